@@ -1,0 +1,216 @@
+//! The engine's seam to its async runtime (glommio): task queues, spawning, yielding, timers,
+//! and a single-threaded one-shot channel.
+//!
+//! Only this file and `io.rs` name glommio, so the runtime could be swapped if it must be.
+//!
+//! # Task queues
+//! Each core runs three queues, named by purpose:
+//! - `foreground` (shares [`FOREGROUND_SHARES`]): reads, writes, group commit. Latency matters.
+//! - `flush` (shares [`FLUSH_SHARES`]): memtable flushes. A flush frees memory writers wait for,
+//!   so it gets more than compaction.
+//! - `compaction` (shares [`COMPACTION_SHARES`]): background merges.
+//!
+//! When all three are busy, glommio splits the core in proportion to the shares: foreground
+//! gets 1000/(1000+250+100) ≈ 74 %, flush ≈ 19 %, compaction ≈ 7 %. Idle queues cost nothing,
+//! so background work runs at full speed on an idle core.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use glommio::{Latency, Shares, TaskQueueHandle};
+
+/// Shares of the foreground queue.
+pub const FOREGROUND_SHARES: usize = 1000;
+/// Shares of the flush queue.
+pub const FLUSH_SHARES: usize = 250;
+/// Shares of the compaction queue.
+pub const COMPACTION_SHARES: usize = 100;
+/// How long a task may run before `yield_if_needed` gives the core away.
+pub const TASK_SLICE_MAX: Duration = Duration::from_micros(500);
+
+/// Where a spawned task runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queue {
+    /// Reads, writes, group commit.
+    Foreground,
+    /// Memtable flushes.
+    Flush,
+    /// Compaction.
+    Compaction,
+}
+
+#[derive(Clone, Copy)]
+struct Queues {
+    foreground: TaskQueueHandle,
+    flush: TaskQueueHandle,
+    compaction: TaskQueueHandle,
+}
+
+thread_local! {
+    static QUEUES: RefCell<Option<Queues>> = const { RefCell::new(None) };
+}
+
+fn queues() -> Queues {
+    QUEUES.with(|cell| {
+        *cell.borrow_mut().get_or_insert_with(|| {
+            let ex = glommio::executor();
+            let slice = Latency::Matters(TASK_SLICE_MAX);
+            Queues {
+                foreground: ex.create_task_queue(
+                    Shares::Static(FOREGROUND_SHARES),
+                    slice,
+                    "foreground",
+                ),
+                flush: ex.create_task_queue(Shares::Static(FLUSH_SHARES), slice, "flush"),
+                compaction: ex.create_task_queue(
+                    Shares::Static(COMPACTION_SHARES),
+                    Latency::NotImportant,
+                    "compaction",
+                ),
+            }
+        })
+    })
+}
+
+/// A spawned task; dropping it does not cancel it (it is detached).
+pub struct TaskHandle<T>(glommio::task::JoinHandle<T>);
+
+impl<T> TaskHandle<T> {
+    /// Waits for the task's result; `None` if it was cancelled or panicked.
+    pub async fn join(self) -> Option<T> {
+        self.0.await
+    }
+}
+
+/// Spawns `future` on this core's `queue`.
+pub fn spawn<T: 'static>(queue: Queue, future: impl Future<Output = T> + 'static) -> TaskHandle<T> {
+    let queues = queues();
+    let handle = match queue {
+        Queue::Foreground => queues.foreground,
+        Queue::Flush => queues.flush,
+        Queue::Compaction => queues.compaction,
+    };
+    let task = glommio::spawn_local_into(future, handle).expect("task queue exists on this core");
+    TaskHandle(task.detach())
+}
+
+/// Gives the core away if this task has run for its slice. Call in every long loop.
+pub async fn yield_if_needed() {
+    glommio::yield_if_needed().await;
+}
+
+/// Sleeps for `duration`.
+pub async fn sleep(duration: Duration) {
+    glommio::timer::sleep(duration).await;
+}
+
+/// Builds a glommio executor for one engine core. `pin_to` pins it to a CPU.
+///
+/// # Errors
+/// glommio's error (io_uring set-up, memory lock limits).
+pub fn run_on_new_executor<T: Send + 'static, F: Future<Output = T> + 'static>(
+    name: &str,
+    pin_to: Option<usize>,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> std::io::Result<T> {
+    let placement = match pin_to {
+        Some(cpu) => glommio::Placement::Fixed(cpu),
+        None => glommio::Placement::Unbound,
+    };
+    let builder = glommio::LocalExecutorBuilder::new(placement)
+        .name(name)
+        .preempt_timer(TASK_SLICE_MAX)
+        // 2 MiB of registered I/O memory fits the default 8 MiB memlock limit with room for
+        // several executors per process (tests run many).
+        .io_memory(2 << 20);
+    let handle = builder.spawn(make).map_err(std::io::Error::from)?;
+    handle.join().map_err(std::io::Error::from)
+}
+
+/// Runs a test body on a fresh executor and propagates its panic.
+pub fn run_test<F: Future<Output = ()> + 'static>(make: impl FnOnce() -> F + Send + 'static) {
+    run_on_new_executor("test", None, make).expect("test executor runs");
+}
+
+struct OneshotState<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+    sender_gone: bool,
+}
+
+/// Sends one value to a [`OneshotReceiver`] on the same core.
+pub struct OneshotSender<T>(Rc<RefCell<OneshotState<T>>>);
+
+/// Receives the value of a [`OneshotSender`]; `None` if the sender was dropped without sending.
+pub struct OneshotReceiver<T>(Rc<RefCell<OneshotState<T>>>);
+
+/// A single-threaded one-shot channel (group commit wakes its writers with these).
+pub fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
+    let state = Rc::new(RefCell::new(OneshotState { value: None, waker: None, sender_gone: false }));
+    (OneshotSender(state.clone()), OneshotReceiver(state))
+}
+
+impl<T> OneshotSender<T> {
+    /// Delivers `value` and wakes the receiver.
+    pub fn send(self, value: T) {
+        let waker = {
+            let mut state = self.0.borrow_mut();
+            state.value = Some(value);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Drop for OneshotSender<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.0.borrow_mut();
+            state.sender_gone = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Future for OneshotReceiver<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut state = self.0.borrow_mut();
+        if let Some(value) = state.value.take() {
+            return Poll::Ready(Some(value));
+        }
+        if state.sender_gone {
+            return Poll::Ready(None);
+        }
+        state.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oneshot_delivers_and_reports_a_dropped_sender() {
+        run_test(|| async {
+            let (tx, rx) = oneshot();
+            let task = spawn(Queue::Flush, async move { rx.await });
+            tx.send(5);
+            assert_eq!(task.join().await, Some(Some(5)));
+            let (tx, rx) = oneshot::<u8>();
+            drop(tx);
+            assert_eq!(rx.await, None);
+        });
+    }
+}
