@@ -197,6 +197,87 @@ impl<T> Future for OneshotReceiver<T> {
     }
 }
 
+/// A single-threaded async lock: holders may await while holding it (the manifest writer
+/// does), and waiters are served in arrival order.
+#[derive(Clone, Default)]
+pub struct AsyncLock {
+    state: Rc<RefCell<AsyncLockState>>,
+}
+
+#[derive(Default)]
+struct AsyncLockState {
+    held: bool,
+    waiters: std::collections::VecDeque<OneshotSender<()>>,
+}
+
+/// Proof of holding an [`AsyncLock`]; dropping it passes the lock to the next waiter.
+pub struct AsyncLockGuard {
+    state: Rc<RefCell<AsyncLockState>>,
+}
+
+impl AsyncLock {
+    /// Waits for the lock.
+    pub async fn lock(&self) -> AsyncLockGuard {
+        let wait = {
+            let mut state = self.state.borrow_mut();
+            if state.held {
+                let (tx, rx) = oneshot();
+                state.waiters.push_back(tx);
+                Some(rx)
+            } else {
+                state.held = true;
+                None
+            }
+        };
+        if let Some(rx) = wait {
+            // The guard that wakes us hands the lock over without releasing it.
+            let handed = rx.await;
+            assert!(handed.is_some(), "lock hand-over lost");
+        }
+        AsyncLockGuard { state: self.state.clone() }
+    }
+}
+
+impl Drop for AsyncLockGuard {
+    fn drop(&mut self) {
+        let next = {
+            let mut state = self.state.borrow_mut();
+            assert!(state.held, "lock released twice");
+            let next = state.waiters.pop_front();
+            if next.is_none() {
+                state.held = false;
+            }
+            next
+        };
+        if let Some(next) = next {
+            next.send(());
+        }
+    }
+}
+
+/// Wakes every task waiting on it (memtable flush done, compaction done).
+#[derive(Clone, Default)]
+pub struct Notify {
+    waiters: Rc<RefCell<Vec<OneshotSender<()>>>>,
+}
+
+impl Notify {
+    /// A future that resolves at the next [`Notify::notify_all`].
+    pub fn wait(&self) -> OneshotReceiver<()> {
+        let (tx, rx) = oneshot();
+        self.waiters.borrow_mut().push(tx);
+        rx
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for waiter in waiters {
+            waiter.send(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +292,31 @@ mod tests {
             let (tx, rx) = oneshot::<u8>();
             drop(tx);
             assert_eq!(rx.await, None);
+        });
+    }
+
+    #[test]
+    fn async_lock_serialises_holders_across_awaits() {
+        run_test(|| async {
+            let lock = AsyncLock::default();
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let mut tasks = Vec::new();
+            for id in 0..3 {
+                let (lock, log) = (lock.clone(), log.clone());
+                tasks.push(spawn(Queue::Foreground, async move {
+                    let _guard = lock.lock().await;
+                    log.borrow_mut().push(id);
+                    sleep(Duration::from_millis(2)).await;
+                    log.borrow_mut().push(id);
+                }));
+            }
+            for task in tasks {
+                task.join().await.unwrap();
+            }
+            let log = log.borrow();
+            for pair in log.chunks(2) {
+                assert_eq!(pair[0], pair[1], "holders interleaved: {log:?}");
+            }
         });
     }
 }

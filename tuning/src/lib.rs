@@ -1,1 +1,230 @@
-//! placeholder
+//! Shoal's tunables, each with its trade-off and its default.
+//!
+//! One struct per layer; this crate holds only numbers and choices, no behaviour, so every
+//! other crate can depend on it. Defaults work on a laptop; the doc of each field says what to
+//! raise on a bare-metal NVMe host.
+//!
+//! The config is a consuming builder: `EngineConfig::default().memtable_bytes(64 << 20)`.
+#![deny(missing_docs)]
+
+/// How the commit log makes writes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitLogSync {
+    /// A write is acknowledged only after the fdatasync that covers it (group commit shares one
+    /// fdatasync among concurrent writers). No acknowledged write is ever lost. The default.
+    Batch,
+    /// A write is acknowledged once buffered; the log is written and synced every
+    /// `interval_ms`. Risk: a power cut loses up to `interval_ms` of acknowledged writes.
+    Periodic {
+        /// Milliseconds between syncs.
+        interval_ms: u64,
+    },
+}
+
+/// Block compression in SSTables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockCompression {
+    /// No compression: fastest reads, largest files.
+    None,
+    /// lz4 per block: ~2x smaller on text-like values for a few µs per block.
+    Lz4,
+}
+
+/// The storage engine of one core.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// Size at which a table's memtable is frozen and flushed. Larger means fewer, bigger
+    /// SSTables and less write amplification, at the cost of memory and replay time.
+    /// Default 32 MiB; 128 MiB on a large host.
+    pub memtable_bytes: usize,
+    /// All memtables of the core (active and flushing) together; past it writers wait for
+    /// flushes (backpressure). Default 3 × `memtable_bytes`.
+    pub memtables_total_bytes: usize,
+    /// Block cache of the core. Direct I/O bypasses the page cache, so this is the only read
+    /// cache. Default 64 MiB; give it most of a host's memory divided by cores.
+    pub block_cache_bytes: usize,
+    /// Target uncompressed size of an SSTable data block. Smaller blocks read fewer bytes per
+    /// point lookup; larger ones compress and scan better. Default 4096.
+    pub block_bytes: usize,
+    /// Bloom filter bits per key: 10 gives ~1 % false positives. Default 10.
+    pub bloom_bits_per_key: u32,
+    /// Block compression. Default lz4.
+    pub compression: BlockCompression,
+    /// Commit log segment size. Default 32 MiB.
+    pub commitlog_segment_bytes: u64,
+    /// Commit log durability. Default `Batch`.
+    pub commitlog_sync: CommitLogSync,
+    /// Target size of SSTables written by leveled compaction. Default 16 MiB.
+    pub sstable_target_bytes: u64,
+    /// Tombstones younger than this are kept by compaction, so a replica that missed the
+    /// deletion can still learn of it by repair. Default 10 days (Cassandra's gc_grace).
+    pub tombstone_grace_secs: u64,
+    /// Size-tiered compaction merges a bucket once it holds this many similar tables. Default 4.
+    pub size_tiered_min_threshold: usize,
+    /// Leveled compaction: size of level 1; each further level is 10 × larger. Default 64 MiB.
+    pub leveled_base_bytes: u64,
+    /// Leveled compaction: level-0 tables that trigger a merge into level 1. Default 4.
+    pub leveled_l0_trigger: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let memtable_bytes = 32 << 20;
+        EngineConfig {
+            memtable_bytes,
+            memtables_total_bytes: 3 * memtable_bytes,
+            block_cache_bytes: 64 << 20,
+            block_bytes: 4096,
+            bloom_bits_per_key: 10,
+            compression: BlockCompression::Lz4,
+            commitlog_segment_bytes: 32 << 20,
+            commitlog_sync: CommitLogSync::Batch,
+            sstable_target_bytes: 16 << 20,
+            tombstone_grace_secs: 10 * 24 * 3600,
+            size_tiered_min_threshold: 4,
+            leveled_base_bytes: 64 << 20,
+            leveled_l0_trigger: 4,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, $name: $ty) -> Self {
+            self.$name = $name;
+            self
+        }
+    };
+}
+
+impl EngineConfig {
+    setter!(
+        /// Sets [`EngineConfig::memtable_bytes`] (and keeps the total at 3 × it).
+        memtable_bytes: usize
+    );
+    setter!(
+        /// Sets [`EngineConfig::memtables_total_bytes`].
+        memtables_total_bytes: usize
+    );
+    setter!(
+        /// Sets [`EngineConfig::block_cache_bytes`].
+        block_cache_bytes: usize
+    );
+    setter!(
+        /// Sets [`EngineConfig::block_bytes`].
+        block_bytes: usize
+    );
+    setter!(
+        /// Sets [`EngineConfig::bloom_bits_per_key`].
+        bloom_bits_per_key: u32
+    );
+    setter!(
+        /// Sets [`EngineConfig::compression`].
+        compression: BlockCompression
+    );
+    setter!(
+        /// Sets [`EngineConfig::commitlog_segment_bytes`].
+        commitlog_segment_bytes: u64
+    );
+    setter!(
+        /// Sets [`EngineConfig::commitlog_sync`].
+        commitlog_sync: CommitLogSync
+    );
+    setter!(
+        /// Sets [`EngineConfig::sstable_target_bytes`].
+        sstable_target_bytes: u64
+    );
+    setter!(
+        /// Sets [`EngineConfig::tombstone_grace_secs`].
+        tombstone_grace_secs: u64
+    );
+    setter!(
+        /// Sets [`EngineConfig::size_tiered_min_threshold`].
+        size_tiered_min_threshold: usize
+    );
+    setter!(
+        /// Sets [`EngineConfig::leveled_base_bytes`].
+        leveled_base_bytes: u64
+    );
+    setter!(
+        /// Sets [`EngineConfig::leveled_l0_trigger`].
+        leveled_l0_trigger: usize
+    );
+
+    /// A small configuration for tests: tiny memtables, blocks and segments, so that flushes,
+    /// compactions and segment recycling happen after a few hundred writes.
+    #[must_use]
+    pub fn for_tests() -> Self {
+        EngineConfig::default()
+            .memtable_bytes(64 << 10)
+            .memtables_total_bytes(256 << 10)
+            .block_cache_bytes(256 << 10)
+            .commitlog_segment_bytes(256 << 10)
+            .sstable_target_bytes(128 << 10)
+            .leveled_base_bytes(256 << 10)
+    }
+
+    /// Checks that the numbers fit together.
+    ///
+    /// # Errors
+    /// A message naming the field that is out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, field: &'static str, reason: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError { field, reason: reason.to_string() })
+            }
+        };
+        check(self.memtable_bytes >= 4096, "memtable_bytes", "must be at least 4096")?;
+        check(
+            self.memtables_total_bytes >= self.memtable_bytes,
+            "memtables_total_bytes",
+            "must be at least memtable_bytes",
+        )?;
+        check((512..=1 << 20).contains(&self.block_bytes), "block_bytes", "512 B to 1 MiB")?;
+        check((1..=32).contains(&self.bloom_bits_per_key), "bloom_bits_per_key", "1 to 32")?;
+        check(
+            self.commitlog_segment_bytes >= 64 << 10,
+            "commitlog_segment_bytes",
+            "must be at least 64 KiB",
+        )?;
+        check(self.size_tiered_min_threshold >= 2, "size_tiered_min_threshold", "at least 2")?;
+        check(self.leveled_l0_trigger >= 1, "leveled_l0_trigger", "at least 1")?;
+        if let CommitLogSync::Periodic { interval_ms } = self.commitlog_sync {
+            check(interval_ms >= 1, "commitlog_sync", "periodic interval must be ≥ 1 ms")?;
+        }
+        Ok(())
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Debug, thiserror::Error)]
+#[error("config field {field}: {reason}")]
+pub struct ConfigError {
+    /// The field.
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_test_config_are_valid() {
+        EngineConfig::default().validate().expect("defaults valid");
+        EngineConfig::for_tests().validate().expect("test config valid");
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        let err = EngineConfig::default().block_bytes(10).validate().unwrap_err();
+        assert_eq!(err.field, "block_bytes");
+        let err = EngineConfig::default().memtables_total_bytes(1).validate().unwrap_err();
+        assert_eq!(err.field, "memtables_total_bytes");
+    }
+}

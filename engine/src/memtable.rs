@@ -1,0 +1,200 @@
+//! The memtable: a table's recent writes, sorted by encoded key, in memory.
+//!
+//! A [`Memtable`] takes writes until it reaches the configured size; it is then sealed and
+//! replaced by a fresh one, and a flush task writes the sealed one to an SSTable while the new
+//! one takes writes. Both answer reads until the SSTable is in the manifest; a scan that holds
+//! an `Rc` of a memtable keeps seeing its rows even after the flush.
+//!
+//! Writes merge into the existing row for their key (last-write-wins per attribute), so a key
+//! has one entry however often it is written, and the order writes arrive in does not matter.
+//!
+//! Invariants: a sealed memtable never changes again; every record a memtable holds came from
+//! commit-log segment `min_log_segment` or later, so replay from that segment restores it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::rc::Rc;
+
+use crate::types::Row;
+
+/// Bytes charged per entry on top of its key and row (tree node, allocation headers).
+const ENTRY_OVERHEAD_BYTES: usize = 64;
+
+/// Entries handed out per refill when a scan walks a memtable (it re-seeks between refills,
+/// so it never holds a borrow across an await).
+pub const SCAN_CHUNK_ENTRIES: usize = 64;
+
+type Map = BTreeMap<Vec<u8>, Row>;
+
+/// The active memtable of one table on one core.
+#[derive(Default)]
+pub struct Memtable {
+    map: RefCell<Map>,
+    approximate_bytes: Cell<usize>,
+    min_log_segment: Cell<Option<u64>>,
+    sealed: Cell<bool>,
+}
+
+/// Read access common to active and frozen memtables.
+pub trait MemtableRead {
+    /// The row stored under `key`, if any.
+    fn get(&self, key: &[u8]) -> Option<Row>;
+    /// Up to `limit` entries within `(lower, upper)`, ascending or (if `reverse`) descending.
+    fn range_chunk(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Row)>;
+    /// Whether `key` may be present (exact for memtables).
+    fn contains(&self, key: &[u8]) -> bool;
+}
+
+fn chunk(
+    map: &Map,
+    lower: Bound<&[u8]>,
+    upper: Bound<&[u8]>,
+    reverse: bool,
+    limit: usize,
+) -> Vec<(Vec<u8>, Row)> {
+    if let (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) =
+        (lower, upper)
+    {
+        // BTreeMap::range panics on inverted or empty-exclusive ranges; both mean "nothing".
+        let empty = l > u || (l == u && !matches!((lower, upper), (Bound::Included(_), Bound::Included(_))));
+        if empty {
+            return Vec::new();
+        }
+    }
+    let range = map.range::<[u8], _>((lower, upper));
+    let clone = |(k, v): (&Vec<u8>, &Row)| (k.clone(), v.clone());
+    if reverse {
+        range.rev().take(limit).map(clone).collect()
+    } else {
+        range.take(limit).map(clone).collect()
+    }
+}
+
+impl Memtable {
+    /// Merges `row` into the entry for `key`. `log_segment` is the commit-log segment holding
+    /// the write's record.
+    pub fn apply(&self, key: &[u8], row: Row, log_segment: u64) {
+        assert!(!self.sealed.get(), "write into a sealed memtable");
+        let mut map = self.map.borrow_mut();
+        let added = match map.get_mut(key) {
+            Some(existing) => {
+                let before = existing.encoded_len();
+                existing.merge_from(row);
+                existing.encoded_len().saturating_sub(before)
+            }
+            None => {
+                let added = key.len() + row.encoded_len() + ENTRY_OVERHEAD_BYTES;
+                map.insert(key.to_vec(), row);
+                added
+            }
+        };
+        self.approximate_bytes.set(self.approximate_bytes.get() + added);
+        let min = self.min_log_segment.get().map_or(log_segment, |m| m.min(log_segment));
+        self.min_log_segment.set(Some(min));
+    }
+
+    /// Approximate memory held.
+    pub fn approximate_bytes(&self) -> usize {
+        self.approximate_bytes.get()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.map.borrow().is_empty()
+    }
+
+    /// The oldest commit-log segment any of its writes came from.
+    pub fn min_log_segment(&self) -> Option<u64> {
+        self.min_log_segment.get()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.borrow().len()
+    }
+
+    /// Seals it: no more writes (the flush is about to copy it).
+    pub fn seal(&self) {
+        self.sealed.set(true);
+    }
+
+    /// Whether it is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.get()
+    }
+}
+
+impl MemtableRead for Memtable {
+    fn get(&self, key: &[u8]) -> Option<Row> {
+        self.map.borrow().get(key).cloned()
+    }
+
+    fn range_chunk(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Row)> {
+        chunk(&self.map.borrow(), lower, upper, reverse, limit)
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        self.map.borrow().contains_key(key)
+    }
+}
+
+/// A memtable shared by its table, its readers and its flush task.
+pub type SharedMemtable = Rc<Memtable>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Value;
+
+    fn row(ts: u64, attr: &str, n: i64) -> Row {
+        let mut attrs = BTreeMap::new();
+        attrs.insert(attr.to_string(), Value::N(n.into()));
+        Row::put_item(ts, attrs, 0)
+    }
+
+    #[test]
+    fn writes_merge_per_key_and_sealing_stops_writes() {
+        let memtable = Memtable::default();
+        memtable.apply(b"k1", row(10, "a", 1), 3);
+        memtable.apply(b"k1", row(5, "a", 2), 2);
+        memtable.apply(b"k2", row(7, "b", 3), 4);
+        let got = memtable.get(b"k1").unwrap();
+        assert_eq!(got.live_attributes(0).unwrap()["a"], Value::N(1.into()), "newer ts wins");
+        assert_eq!(memtable.min_log_segment(), Some(2));
+        assert!(memtable.approximate_bytes() > 0);
+        assert_eq!(memtable.len(), 2);
+        memtable.seal();
+        let late = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            memtable.apply(b"k3", row(8, "c", 1), 5);
+        }));
+        assert!(late.is_err(), "a sealed memtable refuses writes");
+    }
+
+    #[test]
+    fn range_chunks_walk_both_ways_and_tolerate_empty_ranges() {
+        let memtable = Memtable::default();
+        for k in [b"a", b"b", b"c", b"d"] {
+            memtable.apply(k, row(1, "x", 0), 0);
+        }
+        let keys = |v: Vec<(Vec<u8>, Row)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        let fwd = memtable.range_chunk(Bound::Excluded(b"a"), Bound::Unbounded, false, 2);
+        assert_eq!(keys(fwd), vec![b"b".to_vec(), b"c".to_vec()]);
+        let rev = memtable.range_chunk(Bound::Unbounded, Bound::Excluded(b"d"), true, 10);
+        assert_eq!(keys(rev), vec![b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
+        assert!(memtable.range_chunk(Bound::Excluded(b"c"), Bound::Excluded(b"c"), false, 5).is_empty());
+        assert!(memtable.range_chunk(Bound::Included(b"d"), Bound::Included(b"a"), false, 5).is_empty());
+    }
+}

@@ -1,0 +1,214 @@
+//! The read path: a snapshot of a table's sources and the merge over them.
+//!
+//! A [`ReadSnapshot`] holds `Rc`s of the memtables and SSTables live when the read began, so a
+//! flush or compaction that finishes mid-read cannot pull data out from under it (an SSTable
+//! removed by compaction stays readable through its open handle).
+//!
+//! Rows from different sources for one key merge with [`Row::merge_from`]. That merge is
+//! commutative, associative and idempotent, so the order sources are visited in does not
+//! change the answer; tables are still skipped by key range and bloom filter first.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::rc::Rc;
+
+use crate::error::Result;
+use crate::memtable::{Memtable, MemtableRead, SCAN_CHUNK_ENTRIES};
+use crate::sstable::{Sstable, SstableIter};
+use crate::types::Row;
+
+/// The sources of one table at one moment.
+#[derive(Clone, Default)]
+pub struct ReadSnapshot {
+    /// Active memtable first, then sealed ones.
+    pub memtables: Vec<Rc<Memtable>>,
+    /// Live SSTables.
+    pub sstables: Vec<Sstable>,
+}
+
+fn in_range(key: &[u8], first: &[u8], last: &[u8]) -> bool {
+    first <= key && key <= last
+}
+
+impl ReadSnapshot {
+    /// The merged row stored under `key` across every source, tombstones included, or `None`
+    /// if no source holds the key.
+    ///
+    /// # Errors
+    /// I/O and checksum errors of SSTable reads.
+    pub async fn get_row(&self, key: &[u8]) -> Result<Option<Row>> {
+        let mut merged: Option<Row> = None;
+        let mut fold = |row: Row| match &mut merged {
+            Some(existing) => existing.merge_from(row),
+            None => merged = Some(row),
+        };
+        for memtable in &self.memtables {
+            if let Some(row) = memtable.get(key) {
+                fold(row);
+            }
+        }
+        for table in &self.sstables {
+            if !in_range(key, table.first_key(), table.last_key()) || !table.may_contain(key) {
+                continue;
+            }
+            if let Some(bytes) = table.get(key).await? {
+                fold(Row::decode(&bytes)?);
+            }
+        }
+        Ok(merged)
+    }
+
+    /// Whether any source may hold `key` (memtables exactly, SSTables by bloom filter).
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.memtables.iter().any(|m| m.contains(key))
+            || self.sstables.iter().any(|t| {
+                in_range(key, t.first_key(), t.last_key()) && t.may_contain(key)
+            })
+    }
+
+    /// An iterator over merged rows with keys in `(lower, upper)`.
+    pub fn merge_iter(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> MergeIter {
+        let mut sources = Vec::new();
+        for memtable in &self.memtables {
+            let cursor = MemCursor {
+                memtable: memtable.clone(),
+                buffer: VecDeque::new(),
+                lower: lower.clone(),
+                upper: upper.clone(),
+                reverse,
+                exhausted: false,
+            };
+            sources.push(Source { cursor: Cursor::Mem(cursor), head: None, done: false });
+        }
+        for table in &self.sstables {
+            if !overlaps(table, &lower, &upper) {
+                continue;
+            }
+            let iter = table.iter(lower.clone(), upper.clone(), reverse);
+            sources.push(Source { cursor: Cursor::Table(Box::new(iter)), head: None, done: false });
+        }
+        MergeIter { sources, reverse }
+    }
+}
+
+fn overlaps(table: &Sstable, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    let above_lower = match lower {
+        Bound::Included(l) => table.last_key() >= l.as_slice(),
+        Bound::Excluded(l) => table.last_key() > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below_upper = match upper {
+        Bound::Included(u) => table.first_key() <= u.as_slice(),
+        Bound::Excluded(u) => table.first_key() < u.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above_lower && below_upper
+}
+
+/// Walks a memtable in chunks, re-seeking after each: no borrow is held across an await, and
+/// writes landing ahead of the cursor are seen.
+struct MemCursor {
+    memtable: Rc<Memtable>,
+    buffer: VecDeque<(Vec<u8>, Row)>,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    reverse: bool,
+    exhausted: bool,
+}
+
+impl MemCursor {
+    fn next(&mut self) -> Option<(Vec<u8>, Row)> {
+        if self.buffer.is_empty() && !self.exhausted {
+            let chunk = self.memtable.range_chunk(
+                as_slice_bound(&self.lower),
+                as_slice_bound(&self.upper),
+                self.reverse,
+                SCAN_CHUNK_ENTRIES,
+            );
+            self.exhausted = chunk.len() < SCAN_CHUNK_ENTRIES;
+            if let Some((last, _)) = chunk.last() {
+                // The next chunk starts just past the last key handed out.
+                if self.reverse {
+                    self.upper = Bound::Excluded(last.clone());
+                } else {
+                    self.lower = Bound::Excluded(last.clone());
+                }
+            }
+            self.buffer.extend(chunk);
+        }
+        self.buffer.pop_front()
+    }
+}
+
+fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_slice()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+enum Cursor {
+    Mem(MemCursor),
+    Table(Box<SstableIter>),
+}
+
+struct Source {
+    cursor: Cursor,
+    head: Option<(Vec<u8>, Row)>,
+    done: bool,
+}
+
+impl Source {
+    async fn fill(&mut self) -> Result<()> {
+        if self.head.is_some() || self.done {
+            return Ok(());
+        }
+        self.head = match &mut self.cursor {
+            Cursor::Mem(cursor) => cursor.next(),
+            Cursor::Table(iter) => match iter.next().await? {
+                Some((key, value)) => Some((key.to_vec(), Row::decode(&value)?)),
+                None => None,
+            },
+        };
+        self.done = self.head.is_none();
+        Ok(())
+    }
+}
+
+/// Merges the sources of a [`ReadSnapshot`] into one ordered stream of rows.
+pub struct MergeIter {
+    sources: Vec<Source>,
+    reverse: bool,
+}
+
+impl MergeIter {
+    /// The next key and its merged row (tombstones included), or `None` at the end.
+    ///
+    /// # Errors
+    /// I/O and checksum errors of SSTable reads; the iterator should not be used after one.
+    pub async fn next(&mut self) -> Result<Option<(Vec<u8>, Row)>> {
+        for source in &mut self.sources {
+            source.fill().await?;
+        }
+        let reverse = self.reverse;
+        let best = self
+            .sources
+            .iter()
+            .filter_map(|s| s.head.as_ref().map(|(key, _)| key))
+            .reduce(|a, b| if (b < a) != reverse { b } else { a })
+            .cloned();
+        let Some(key) = best else { return Ok(None) };
+        let mut merged: Option<Row> = None;
+        for source in &mut self.sources {
+            if source.head.as_ref().is_some_and(|(k, _)| *k == key) {
+                let (_, row) = source.head.take().expect("head checked above");
+                match &mut merged {
+                    Some(existing) => existing.merge_from(row),
+                    None => merged = Some(row),
+                }
+            }
+        }
+        Ok(merged.map(|row| (key, row)))
+    }
+}

@@ -1,0 +1,638 @@
+//! [`Row`]: the versioned content stored under one key, and the last-write-wins merge.
+//!
+//! A row is a set of [`Cell`]s, one per attribute name, plus an optional row tombstone. Every
+//! cell carries the [`Timestamp`] of the write that made it; a cell whose value is `None` is
+//! an attribute tombstone (the attribute was removed). The row tombstone records a deletion
+//! of the whole item (or, in a partition's header row, of the whole partition): every cell
+//! with `ts <= tombstone` is dead.
+//!
+//! Versions of one row written at different times live in different memtables and SSTables;
+//! [`Row::merge`] combines them. For every attribute it keeps the winning cell by a total
+//! order ([`Cell::cmp_precedence`]): greater ts wins; at equal ts a tombstone beats a live
+//! value (as in Cassandra); between live values at equal ts, the later expiry wins, then the
+//! greater encoded value. Then it drops every cell the row tombstone covers. Because the order
+//! is total, the merge is commutative, associative and idempotent, so replicas and
+//! compactions that combine versions in any order and grouping reach the same row.
+//!
+//! # Encoding
+//!
+//! | field             | width  | notes                                                   |
+//! |-------------------|--------|---------------------------------------------------------|
+//! | flags             | 1      | bit 0: a row tombstone follows; other bits zero         |
+//! | tombstone         | varint | only with flags bit 0                                   |
+//! | cell count        | varint |                                                         |
+//! | per cell, in ascending name order:                                                   |||
+//! | name              | varint length + UTF-8 bytes                                      ||
+//! | cell flags        | 1      | bit 0: live (a value follows); bit 1: expiry follows    |
+//! | ts                | varint |                                                         |
+//! | expires_at_ms     | varint | only with cell flags bit 1; never 0                     |
+//! | value             | var    | [`Value`] encoding, only with cell flags bit 0          |
+//!
+//! [`Row::decode`] accepts only this canonical form and consumes its whole input.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use super::{len_prefixed_len, put_len_prefixed, put_varint, varint_len, Reader, Value};
+use crate::error::{Error, Result};
+
+/// When a write happened, in microseconds (a hybrid logical clock); larger wins.
+pub type Timestamp = u64;
+
+/// The largest item DynamoDB stores: 400 KiB, checked by [`Row::validate`].
+pub const ITEM_BYTES_MAX: usize = 400 * 1024;
+
+const ROW_FLAG_TOMBSTONE: u8 = 0x01;
+const CELL_FLAG_LIVE: u8 = 0x01;
+const CELL_FLAG_EXPIRY: u8 = 0x02;
+
+/// One version of one attribute.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cell {
+    /// When it was written.
+    pub ts: Timestamp,
+    /// When it stops being live, in milliseconds since the Unix epoch; 0 means never.
+    pub expires_at_ms: u64,
+    /// The value, or `None` for an attribute tombstone.
+    pub value: Option<Value>,
+}
+
+impl Cell {
+    /// A live cell.
+    pub fn live(ts: Timestamp, value: Value, expires_at_ms: u64) -> Cell {
+        Cell {
+            ts,
+            expires_at_ms,
+            value: Some(value),
+        }
+    }
+
+    /// An attribute tombstone.
+    pub fn tombstone(ts: Timestamp) -> Cell {
+        Cell {
+            ts,
+            expires_at_ms: 0,
+            value: None,
+        }
+    }
+
+    /// Whether the expiry has passed at `now_ms` (tombstones are dead anyway).
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_at_ms != 0 && self.expires_at_ms <= now_ms
+    }
+
+    /// The merge order: `Greater` means `self` wins over `other`. A total order: `Equal` only
+    /// for identical cells.
+    pub fn cmp_precedence(&self, other: &Cell) -> Ordering {
+        self.ts
+            .cmp(&other.ts)
+            .then_with(|| self.value.is_none().cmp(&other.value.is_none()))
+            .then_with(|| expiry_rank(self.expires_at_ms).cmp(&expiry_rank(other.expires_at_ms)))
+            .then_with(|| match (&self.value, &other.value) {
+                // Encoded bytes rather than the derived `Ord`: the bytes are the stable,
+                // on-disk contract that every replica and version agrees on.
+                (Some(a), Some(b)) => a.to_bytes().cmp(&b.to_bytes()),
+                _ => Ordering::Equal,
+            })
+    }
+
+    fn encoded_len(&self) -> usize {
+        let expiry = if self.expires_at_ms == 0 {
+            0
+        } else {
+            varint_len(self.expires_at_ms)
+        };
+        let value = self.value.as_ref().map_or(0, Value::encoded_len);
+        1 + varint_len(self.ts) + expiry + value
+    }
+}
+
+/// Orders "never expires" (0) after every real expiry, keeping the raw value as a tie-break so
+/// that distinct cells never compare equal.
+fn expiry_rank(expires_at_ms: u64) -> (u64, u64) {
+    let effective = if expires_at_ms == 0 {
+        u64::MAX
+    } else {
+        expires_at_ms
+    };
+    (effective, expires_at_ms)
+}
+
+/// The versioned content under one key. See the module docs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Row {
+    /// A deletion of the whole row: every cell with `ts <= tombstone` is dead.
+    pub tombstone: Option<Timestamp>,
+    /// One cell per attribute name.
+    pub cells: BTreeMap<String, Cell>,
+}
+
+impl Row {
+    /// A whole-item replace at `ts`: the row tombstone at `ts - 1` kills every older
+    /// attribute, and the new attributes live at `ts`.
+    ///
+    /// # Panics
+    ///
+    /// If `ts` is 0, which leaves no room for the tombstone (timestamps start at 1).
+    pub fn put_item(
+        ts: Timestamp,
+        attrs: impl IntoIterator<Item = (String, Value)>,
+        expires_at_ms: u64,
+    ) -> Row {
+        assert!(
+            ts > 0,
+            "put_item at ts 0 leaves no room for its tombstone at ts - 1"
+        );
+        let mut row = Row::set_attrs(ts, attrs, expires_at_ms);
+        row.tombstone = Some(ts - 1);
+        row
+    }
+
+    /// A deletion of the whole item at `ts`.
+    pub fn delete_item(ts: Timestamp) -> Row {
+        Row {
+            tombstone: Some(ts),
+            cells: BTreeMap::new(),
+        }
+    }
+
+    /// An update that sets some attributes at `ts` and leaves the others alone.
+    pub fn set_attrs(
+        ts: Timestamp,
+        attrs: impl IntoIterator<Item = (String, Value)>,
+        expires_at_ms: u64,
+    ) -> Row {
+        let cells = attrs
+            .into_iter()
+            .map(|(name, value)| (name, Cell::live(ts, value, expires_at_ms)))
+            .collect();
+        Row {
+            tombstone: None,
+            cells,
+        }
+    }
+
+    /// An update that removes some attributes at `ts`.
+    pub fn remove_attrs(ts: Timestamp, names: impl IntoIterator<Item = String>) -> Row {
+        let cells = names
+            .into_iter()
+            .map(|name| (name, Cell::tombstone(ts)))
+            .collect();
+        Row {
+            tombstone: None,
+            cells,
+        }
+    }
+
+    /// Whether there is nothing to store: no tombstone and no cell.
+    pub fn is_empty(&self) -> bool {
+        self.tombstone.is_none() && self.cells.is_empty()
+    }
+
+    /// The newest timestamp in the row, cells and tombstone alike.
+    pub fn max_ts(&self) -> Option<Timestamp> {
+        self.cells
+            .values()
+            .map(|cell| cell.ts)
+            .chain(self.tombstone)
+            .max()
+    }
+
+    /// Merges two versions of a row. See the module docs for the rules.
+    pub fn merge(mut a: Row, b: Row) -> Row {
+        a.merge_from(b);
+        a
+    }
+
+    /// Merges `other` into this row.
+    pub fn merge_from(&mut self, other: Row) {
+        self.tombstone = self.tombstone.max(other.tombstone);
+        for (name, cell) in other.cells {
+            match self.cells.get_mut(&name) {
+                Some(mine) if cell.cmp_precedence(mine) == Ordering::Greater => *mine = cell,
+                Some(_) => {}
+                None => {
+                    self.cells.insert(name, cell);
+                }
+            }
+        }
+        self.drop_shadowed();
+    }
+
+    /// Applies a partition-wide deletion at `ts` to this row.
+    pub fn apply_partition_tombstone(&mut self, ts: Timestamp) {
+        self.tombstone = self.tombstone.max(Some(ts));
+        self.drop_shadowed();
+    }
+
+    /// The live attributes at `now_ms`, or `None` if there are none (the item is deleted,
+    /// never written, or all its attributes expired or were removed).
+    pub fn live_attributes(&self, now_ms: u64) -> Option<BTreeMap<String, Value>> {
+        let live: BTreeMap<String, Value> = self
+            .cells
+            .iter()
+            .filter(|(_, cell)| !self.shadows(cell) && !cell.is_expired(now_ms))
+            .filter_map(|(name, cell)| Some((name.clone(), cell.value.clone()?)))
+            .collect();
+        (!live.is_empty()).then_some(live)
+    }
+
+    /// Compaction's clean-up. Expired live cells become tombstones with the same ts, because
+    /// they must keep shadowing older versions of the attribute in other files. With
+    /// `gc_before_ts`, tombstones (cell and row) older than it are dropped: the caller
+    /// promises that no older data they could shadow remains anywhere.
+    ///
+    /// Returns whether the row became empty, so that nothing needs to be written for it.
+    pub fn purge(&mut self, now_ms: u64, gc_before_ts: Option<Timestamp>) -> bool {
+        for cell in self.cells.values_mut() {
+            if cell.value.is_some() && cell.is_expired(now_ms) {
+                *cell = Cell::tombstone(cell.ts);
+            }
+        }
+        self.drop_shadowed();
+        if let Some(gc_before) = gc_before_ts {
+            self.cells
+                .retain(|_, cell| cell.value.is_some() || cell.ts >= gc_before);
+            if self.tombstone.is_some_and(|ts| ts < gc_before) {
+                self.tombstone = None;
+            }
+        }
+        self.is_empty()
+    }
+
+    /// Checks what a write must satisfy before it is stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if the encoded row is over [`ITEM_BYTES_MAX`]; [`Error::Invalid`]
+    /// if a value nests too deep to decode.
+    pub fn validate(&self) -> Result<()> {
+        let size = self.encoded_len();
+        if size > ITEM_BYTES_MAX {
+            return Err(Error::TooLarge {
+                what: "item",
+                size,
+                limit: ITEM_BYTES_MAX,
+            });
+        }
+        self.cells
+            .values()
+            .filter_map(|cell| cell.value.as_ref())
+            .try_for_each(Value::validate)
+    }
+
+    fn shadows(&self, cell: &Cell) -> bool {
+        self.tombstone.is_some_and(|tombstone| cell.ts <= tombstone)
+    }
+
+    fn drop_shadowed(&mut self) {
+        if let Some(tombstone) = self.tombstone {
+            self.cells.retain(|_, cell| cell.ts > tombstone);
+        }
+    }
+}
+
+impl Row {
+    /// Appends the encoding described in the module docs.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self.tombstone {
+            Some(ts) => {
+                out.push(ROW_FLAG_TOMBSTONE);
+                put_varint(out, ts);
+            }
+            None => out.push(0),
+        }
+        put_varint(out, self.cells.len() as u64);
+        for (name, cell) in &self.cells {
+            put_len_prefixed(out, name.as_bytes());
+            let live = if cell.value.is_some() {
+                CELL_FLAG_LIVE
+            } else {
+                0
+            };
+            let expiry = if cell.expires_at_ms != 0 {
+                CELL_FLAG_EXPIRY
+            } else {
+                0
+            };
+            out.push(live | expiry);
+            put_varint(out, cell.ts);
+            if cell.expires_at_ms != 0 {
+                put_varint(out, cell.expires_at_ms);
+            }
+            if let Some(value) = &cell.value {
+                value.encode(out);
+            }
+        }
+    }
+
+    /// The encoding as a new vector.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode(&mut out);
+        out
+    }
+
+    /// The length of [`Row::encode`]'s output, computed without encoding.
+    pub fn encoded_len(&self) -> usize {
+        let tombstone = self.tombstone.map_or(0, varint_len);
+        let cells: usize = self
+            .cells
+            .iter()
+            .map(|(name, cell)| len_prefixed_len(name.len()) + cell.encoded_len())
+            .sum();
+        1 + tombstone + varint_len(self.cells.len() as u64) + cells
+    }
+
+    /// Decodes a row that fills all of `buf`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] if the bytes are not exactly what [`Row::encode`] writes.
+    pub fn decode(buf: &[u8]) -> Result<Row> {
+        let mut r = Reader::new(buf, "row");
+        let flags = r.u8()?;
+        if flags & !ROW_FLAG_TOMBSTONE != 0 {
+            return Err(r.error(format!("unknown row flags {flags:#04x}")));
+        }
+        let tombstone = if flags & ROW_FLAG_TOMBSTONE != 0 {
+            Some(r.varint()?)
+        } else {
+            None
+        };
+        let count = r.count()?;
+        let mut cells = BTreeMap::new();
+        for _ in 0..count {
+            let name = r.string()?;
+            if cells
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= name)
+            {
+                return Err(r.error(format!("attribute {name:?} out of order")));
+            }
+            let cell = read_cell(&mut r)?;
+            cells.insert(name, cell);
+        }
+        if r.remaining() != 0 {
+            return Err(r.error(format!("{} bytes after the row", r.remaining())));
+        }
+        Ok(Row { tombstone, cells })
+    }
+}
+
+fn read_cell(r: &mut Reader<'_>) -> Result<Cell> {
+    let flags = r.u8()?;
+    if flags & !(CELL_FLAG_LIVE | CELL_FLAG_EXPIRY) != 0 {
+        return Err(r.error(format!("unknown cell flags {flags:#04x}")));
+    }
+    let ts = r.varint()?;
+    let expires_at_ms = if flags & CELL_FLAG_EXPIRY != 0 {
+        match r.varint()? {
+            0 => return Err(r.error("expiry flag set with expiry 0")),
+            expires_at_ms => expires_at_ms,
+        }
+    } else {
+        0
+    };
+    let value = if flags & CELL_FLAG_LIVE != 0 {
+        Some(Value::read(r)?)
+    } else {
+        None
+    };
+    Ok(Cell {
+        ts,
+        expires_at_ms,
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::types::testing::{arb_value, config};
+    use crate::types::Number;
+
+    fn attrs(pairs: &[(&str, i64)]) -> BTreeMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::N(Number::from(*v))))
+            .collect()
+    }
+
+    #[test]
+    fn put_replaces_older_attributes() {
+        let old = Row::set_attrs(5, attrs(&[("a", 1), ("b", 2)]), 0);
+        let put = Row::put_item(6, attrs(&[("a", 3)]), 0);
+        let merged = Row::merge(old.clone(), put.clone());
+        assert_eq!(merged.live_attributes(0), Some(attrs(&[("a", 3)])));
+        // An older put does not erase a newer update.
+        let newer = Row::set_attrs(9, attrs(&[("c", 4)]), 0);
+        let merged = Row::merge(newer, Row::put_item(8, attrs(&[("a", 3)]), 0));
+        assert_eq!(
+            merged.live_attributes(0),
+            Some(attrs(&[("a", 3), ("c", 4)]))
+        );
+    }
+
+    #[test]
+    fn delete_and_remove() {
+        let row = Row::set_attrs(5, attrs(&[("a", 1), ("b", 2)]), 0);
+        let removed = Row::merge(row.clone(), Row::remove_attrs(6, ["a".to_owned()]));
+        assert_eq!(removed.live_attributes(0), Some(attrs(&[("b", 2)])));
+        assert_eq!(
+            Row::merge(row.clone(), Row::delete_item(5)).live_attributes(0),
+            None
+        );
+        let mut shadowed = row.clone();
+        shadowed.apply_partition_tombstone(7);
+        assert_eq!(shadowed, Row::delete_item(7));
+        // A tombstone at the same ts beats a live value.
+        let same_ts = Row::merge(row, Row::remove_attrs(5, ["b".to_owned()]));
+        assert_eq!(same_ts.live_attributes(0), Some(attrs(&[("a", 1)])));
+        assert!(Row::put_item(1, attrs(&[]), 0).live_attributes(0).is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "ts 0")]
+    fn put_item_needs_positive_ts() {
+        let _ = Row::put_item(0, attrs(&[]), 0);
+    }
+
+    #[test]
+    fn expiry_and_purge() {
+        let mut row = Row::merge(
+            Row::set_attrs(5, attrs(&[("a", 1)]), 1_000),
+            Row::set_attrs(6, attrs(&[("b", 2)]), 0),
+        );
+        assert_eq!(row.live_attributes(999).map(|a| a.len()), Some(2));
+        assert_eq!(row.live_attributes(1_000), Some(attrs(&[("b", 2)])));
+        assert!(!row.purge(1_000, None));
+        assert_eq!(row.cells.get("a"), Some(&Cell::tombstone(5)));
+        // The tombstone keeps shadowing a copy of the expired cell from another file.
+        let other_file = Row::set_attrs(5, attrs(&[("a", 1)]), 1_000);
+        assert_eq!(
+            Row::merge(row.clone(), other_file).cells.get("a"),
+            Some(&Cell::tombstone(5))
+        );
+        assert!(!row.purge(1_000, Some(6)));
+        assert_eq!(row.cells.len(), 1);
+        let mut deleted = Row::delete_item(3);
+        assert!(!deleted.purge(0, Some(3)));
+        assert!(deleted.purge(0, Some(4)));
+        assert_eq!(Row::put_item(4, attrs(&[("a", 1)]), 0).max_ts(), Some(4));
+        assert_eq!(Row::default().max_ts(), None);
+    }
+
+    #[test]
+    fn size_limit() {
+        let big = Value::B(vec![0u8; ITEM_BYTES_MAX].into());
+        let row = Row::set_attrs(1, [("a".to_owned(), big)], 0);
+        assert!(matches!(
+            row.validate(),
+            Err(Error::TooLarge { what: "item", .. })
+        ));
+        assert!(Row::set_attrs(1, attrs(&[("a", 1)]), 0).validate().is_ok());
+    }
+
+    #[test]
+    fn encoding_example() {
+        let mut row = Row::put_item(300, attrs(&[("n", 0)]), 0);
+        row.cells.insert(
+            "x".into(),
+            Cell {
+                ts: 301,
+                expires_at_ms: 5,
+                value: None,
+            },
+        );
+        let expected = [
+            ROW_FLAG_TOMBSTONE,
+            0xab,
+            0x02,
+            2, //
+            1,
+            b'n',
+            CELL_FLAG_LIVE,
+            0xac,
+            0x02,
+            0x02,
+            0x02, //
+            1,
+            b'x',
+            CELL_FLAG_EXPIRY,
+            0xad,
+            0x02,
+            5,
+        ];
+        assert_eq!(row.to_bytes(), expected);
+        assert_eq!(Row::decode(&expected).unwrap(), row);
+        for bad in [
+            &[][..],
+            &[0x02, 0],
+            &[0, 0, 0],
+            &[0, 1, 1, b'x', 0x02, 1, 0],
+            &[0, 1, 1, b'x', 0x04, 1],
+        ] {
+            assert!(Row::decode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn arb_cell() -> impl Strategy<Value = Cell> {
+        let value = prop_oneof![
+            (0i64..3).prop_map(|v| Some(Value::N(Number::from(v)))),
+            Just(Some(Value::Null)),
+            Just(None),
+        ];
+        (
+            0u64..8,
+            prop_oneof![Just(0u64), 1u64..3, Just(u64::MAX)],
+            value,
+        )
+            .prop_map(|(ts, expires_at_ms, value)| Cell {
+                ts,
+                expires_at_ms,
+                value,
+            })
+    }
+
+    fn arb_row() -> impl Strategy<Value = Row> {
+        let cells = prop::collection::btree_map("[abc]", arb_cell(), 0..4);
+        (prop::option::of(0u64..8), cells).prop_map(|(tombstone, cells)| Row { tombstone, cells })
+    }
+
+    fn arb_stored_row() -> impl Strategy<Value = Row> {
+        let cell = (any::<u64>(), any::<u64>(), prop::option::of(arb_value())).prop_map(
+            |(ts, expires_at_ms, value)| Cell {
+                ts,
+                expires_at_ms,
+                value,
+            },
+        );
+        let cells = prop::collection::btree_map("[a-c\\x00é]{0,3}", cell, 0..4);
+        (prop::option::of(any::<u64>()), cells)
+            .prop_map(|(tombstone, cells)| Row { tombstone, cells })
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn merge_is_commutative(a in arb_row(), b in arb_row()) {
+            prop_assert_eq!(Row::merge(a.clone(), b.clone()), Row::merge(b, a));
+        }
+
+        #[test]
+        fn merge_is_associative(a in arb_row(), b in arb_row(), c in arb_row()) {
+            let left = Row::merge(Row::merge(a.clone(), b.clone()), c.clone());
+            prop_assert_eq!(left, Row::merge(a, Row::merge(b, c)));
+        }
+
+        #[test]
+        fn merge_is_idempotent(a in arb_row(), b in arb_row()) {
+            let merged = Row::merge(a.clone(), b);
+            prop_assert_eq!(Row::merge(merged.clone(), merged.clone()), merged.clone());
+            prop_assert_eq!(Row::merge(merged.clone(), a), merged);
+        }
+
+        #[test]
+        fn purge_keeps_what_readers_see(a in arb_row(), b in arb_row(), now_ms in 0u64..4) {
+            let merged = Row::merge(a, b.clone());
+            let mut purged = merged.clone();
+            purged.purge(now_ms, None);
+            prop_assert_eq!(purged.live_attributes(now_ms), merged.live_attributes(now_ms));
+            // Merging the purged row with any source gives what the unpurged one would.
+            let view = |row: Row| row.live_attributes(now_ms);
+            prop_assert_eq!(view(Row::merge(purged, b.clone())), view(Row::merge(merged, b)));
+        }
+
+        #[test]
+        fn codec_round_trips(row in arb_stored_row()) {
+            let bytes = row.to_bytes();
+            prop_assert_eq!(bytes.len(), row.encoded_len());
+            prop_assert_eq!(Row::decode(&bytes).unwrap(), row);
+        }
+
+        #[test]
+        fn decoding_random_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..48)) {
+            if let Ok(row) = Row::decode(&bytes) {
+                prop_assert_eq!(row.to_bytes(), bytes);
+            }
+        }
+
+        #[test]
+        fn decoding_damaged_rows_never_panics(
+            row in arb_stored_row(),
+            at in any::<prop::sample::Index>(),
+            byte: u8,
+        ) {
+            let mut bytes = row.to_bytes();
+            let index = at.index(bytes.len());
+            bytes[index] = byte;
+            if let Ok(decoded) = Row::decode(&bytes) {
+                prop_assert_eq!(decoded.to_bytes(), bytes);
+            }
+        }
+    }
+}

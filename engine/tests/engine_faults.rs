@@ -1,0 +1,176 @@
+//! Disk faults and corruption, on the memory disk: flipped bits in SSTables and the commit
+//! log are detected (never returned as data), a failed fdatasync stops writes for good, a full
+//! disk is an error that loses nothing, and a power cut keeps every acknowledged write.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use harness::{doc, env_usize, key, World, TABLE};
+use shoal_engine::io::FaultOp;
+use shoal_engine::manifest::sstable_path;
+use shoal_engine::runtime::{run_test, spawn, Queue};
+use shoal_engine::types::Row;
+use shoal_engine::Error;
+
+async fn write_n(engine: &shoal_engine::Engine, from: u64, count: u64) {
+    for i in from..from + count {
+        let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
+        engine.write(TABLE, &k, Row::put_item(i + 1, doc(&[("v", i as i64)]), 0)).await.unwrap();
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_an_sstable_block_is_a_checksum_error() {
+    run_test(|| async {
+        let world = World::memory();
+        let engine = world.open().await;
+        write_n(&engine, 0, 50).await;
+        engine.flush().await.unwrap();
+        let (id, _, _) = engine.table_files(TABLE).unwrap()[0];
+        let path = sstable_path(world.dir(), id);
+        engine.close().await.unwrap();
+        // Byte 10 lies in the first data block.
+        world.disk.as_memory().unwrap().flip_bit(&path, 10);
+        let engine = world.open().await;
+        let mut errors = 0;
+        for i in 0..50_u64 {
+            let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
+            match engine.get(TABLE, &k).await {
+                Ok(Some(got)) => assert_eq!(got, doc(&[("v", i as i64)]), "never wrong data"),
+                Ok(None) => panic!("item {i} vanished instead of failing"),
+                Err(Error::ChecksumMismatch { path: bad, offset, .. }) => {
+                    assert_eq!(bad, path);
+                    assert_eq!(offset, 0, "names the block's offset");
+                    errors += 1;
+                }
+                Err(other) => panic!("unexpected error {other}"),
+            }
+        }
+        assert!(errors > 0, "the corrupt block was read and detected");
+    });
+}
+
+#[test]
+fn a_flipped_bit_in_the_commit_log_is_detected_and_never_replayed() {
+    run_test(|| async {
+        let world = World::memory();
+        let engine = world.open().await;
+        write_n(&engine, 0, 20).await;
+        engine.close().await.unwrap();
+        let mem = world.disk.as_memory().unwrap().clone();
+        let log_dir = world.dir().join("commitlog");
+        let names = world.disk.list(&log_dir).await.unwrap();
+        let segment = names.iter().filter(|n| n.ends_with(".log")).max().unwrap();
+        let path = log_dir.join(segment);
+        // Inside the 10th record or so: everything from there on is a torn tail.
+        mem.flip_bit(&path, 300);
+        let (engine, report) = shoal_engine::Engine::open(world.disk.clone(), world.dir(), world.config.clone(), world.clock.clone())
+            .await
+            .unwrap();
+        let (torn, offset) = report.torn_tail.expect("the flipped bit is reported");
+        assert_eq!(torn, path);
+        assert!(offset <= 300, "cut at or before the damage: {offset}");
+        assert!(report.replayed_records < 20, "records after the damage are not replayed");
+        for i in 0..report.replayed_records {
+            let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
+            assert_eq!(engine.get(TABLE, &k).await.unwrap(), Some(doc(&[("v", i as i64)])));
+        }
+    });
+}
+
+#[test]
+fn a_failed_fdatasync_stops_writes_but_not_reads() {
+    run_test(|| async {
+        let world = World::memory();
+        let engine = world.open().await;
+        write_n(&engine, 0, 10).await;
+        world.disk.as_memory().unwrap().fail_after(FaultOp::Sync, 0);
+        let k = key("p0", Some("late"));
+        let err = engine.write(TABLE, &k, Row::put_item(99, doc(&[("v", 1)]), 0)).await.unwrap_err();
+        assert!(matches!(err, Error::WritesStopped { .. }), "{err}");
+        // The disk works again, but the engine does not pretend the lost sync succeeded.
+        let again = engine.write(TABLE, &k, Row::put_item(100, doc(&[("v", 1)]), 0)).await.unwrap_err();
+        assert!(matches!(again, Error::WritesStopped { .. }), "{again}");
+        assert!(engine.failure().unwrap().contains("fdatasync"));
+        let k0 = key("p0", Some("00000000"));
+        assert_eq!(engine.get(TABLE, &k0).await.unwrap(), Some(doc(&[("v", 0)])));
+    });
+}
+
+#[test]
+fn a_full_disk_is_an_error_and_loses_nothing_acknowledged() {
+    run_test(|| async {
+        let world = World::memory();
+        let engine = world.open().await;
+        let mem = world.disk.as_memory().unwrap().clone();
+        write_n(&engine, 0, 30).await;
+        mem.set_capacity(Some(mem.used_bytes()));
+        let mut acknowledged = 30;
+        let mut failed = None;
+        for i in 30..5000_u64 {
+            let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
+            match engine.write(TABLE, &k, Row::put_item(i + 1, doc(&[("v", i as i64)]), 0)).await {
+                Ok(()) => acknowledged += 1,
+                Err(error) => {
+                    failed = Some(error);
+                    break;
+                }
+            }
+        }
+        let failed = failed.expect("the disk filled up");
+        assert!(failed.to_string().contains("disk full"), "{failed}");
+        engine.close().await.ok();
+        mem.power_cut();
+        let engine = world.open().await;
+        for i in 0..acknowledged {
+            let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
+            assert_eq!(engine.get(TABLE, &k).await.unwrap(), Some(doc(&[("v", i as i64)])), "write {i}");
+        }
+    });
+}
+
+#[test]
+fn a_power_cut_during_concurrent_writes_keeps_every_acknowledged_write() {
+    let writers = 16;
+    let per_writer = env_usize("SHOAL_TEST_SCALE", 3000) as u64 / 16;
+    run_test(move || async move {
+        let world = World::memory();
+        let engine = world.open().await;
+        let acked = Rc::new(RefCell::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for w in 0..writers {
+            let (engine, acked) = (engine.clone(), acked.clone());
+            tasks.push(spawn(Queue::Foreground, async move {
+                for n in 0..per_writer {
+                    let i = w * 1_000_000 + n;
+                    let k = key(&format!("p{}", i % 7), Some(&format!("{i:08}")));
+                    if engine.write(TABLE, &k, Row::put_item(i + 1, doc(&[("v", i as i64)]), 0)).await.is_err() {
+                        return;
+                    }
+                    acked.borrow_mut().push(i);
+                }
+            }));
+        }
+        // Cut power once a third of the writes are acknowledged, mid-flight.
+        let target = (writers * per_writer / 3) as usize;
+        while acked.borrow().len() < target {
+            shoal_engine::runtime::sleep(std::time::Duration::from_micros(200)).await;
+        }
+        let mem = world.disk.as_memory().unwrap().clone();
+        mem.set_dead(true);
+        let snapshot: Vec<u64> = acked.borrow().clone();
+        for task in tasks {
+            task.join().await;
+        }
+        engine.close().await.ok();
+        mem.power_cut();
+        let engine = world.open().await;
+        for i in snapshot {
+            let k = key(&format!("p{}", i % 7), Some(&format!("{i:08}")));
+            assert_eq!(engine.get(TABLE, &k).await.unwrap(), Some(doc(&[("v", i as i64)])), "write {i} lost");
+        }
+    });
+}
