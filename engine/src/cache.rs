@@ -118,7 +118,8 @@ impl BlockCache {
     /// deleted table, not per read.
     pub fn remove_table(&self, table_id: u64) {
         let mut cache = self.inner.borrow_mut();
-        let keys: Vec<CacheKey> = cache.map.keys().filter(|key| key.0 == table_id).copied().collect();
+        let keys: Vec<CacheKey> =
+            cache.map.keys().filter(|key| key.0 == table_id).copied().collect();
         for key in keys {
             cache.remove(key);
         }

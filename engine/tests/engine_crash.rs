@@ -95,7 +95,7 @@ fn run_child(dir: &std::path::Path, first_id: u64, kill_after: Duration) -> BTre
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("child gets ready");
-        if line == "ready" {
+        if line.ends_with("ready") {
             break;
         }
     }
@@ -126,6 +126,7 @@ fn engine_crash_keeps_acknowledged_writes() {
         let kill_after = Duration::from_millis(50 + rng.below(600));
         let acked = run_child(&dir, first_id, kill_after);
         assert!(!acked.is_empty() || kill_after < Duration::from_millis(100), "child made progress");
+        eprintln!("round {round}: killed after {kill_after:?}, {} writes acknowledged", acked.len());
         acked_total.extend(acked);
         let expected = acked_total.clone();
         let dir = dir.clone();

@@ -1,6 +1,6 @@
-//! Blocks: sorted entries with shared-prefix keys and restart points, the frame (compression
-//! kind, length, crc32c) around every block on disk, and a cursor that walks a block either
-//! way.
+//! Blocks: sorted entries with shared-prefix keys and restart points, and the frame
+//! (compression kind, length, crc32c) around every block on disk. The cursor that walks a
+//! block lives in `iter.rs`.
 //!
 //! # Payload layout (uncompressed)
 //!
@@ -32,9 +32,7 @@
 //! # Invariant
 //! A [`Block`] exists only after [`Block::decode`] walked every entry and checked every length,
 //! the restart points and the key order. Later decoding of the same bytes therefore cannot
-//! fail, and the cursor asserts that it does not.
-
-use std::rc::Rc;
+//! fail, and the decoding helpers assert that it does not.
 
 use bytes::Bytes;
 
@@ -172,7 +170,7 @@ impl BlockBuilder {
     /// Appends an entry. `key` must sort after the previous key of this block.
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
         assert!(self.count == 0 || key > self.last_key.as_slice(), "block keys out of order");
-        let shared = if self.count % RESTART_INTERVAL == 0 {
+        let shared = if self.count.is_multiple_of(RESTART_INTERVAL) {
             let offset = u32::try_from(self.buf.len()).expect("block payload fits u32");
             self.restarts.push(offset);
             0
@@ -233,7 +231,8 @@ pub fn frame(payload: &[u8], compression: Compression, out: &mut Vec<u8>) -> usi
         Compression::Lz4 => Some(lz4_flex::block::compress(payload)),
         Compression::None => None,
     };
-    let saves = |c: &Vec<u8>| c.len() <= payload.len() - payload.len() / COMPRESSION_GAIN_MIN_DIVISOR;
+    let saves =
+        |c: &Vec<u8>| c.len() <= payload.len() - payload.len() / COMPRESSION_GAIN_MIN_DIVISOR;
     let kind = match compressed {
         Some(c) if saves(&c) => {
             out.extend_from_slice(&c);
@@ -260,8 +259,7 @@ pub fn unframe(raw: &Bytes, payload_max: usize) -> Result<Bytes, FrameError> {
     let body_len = raw.len().checked_sub(4).ok_or(FrameError::Corrupt("block too short"))?;
     let stored_len = body_len.checked_sub(5).ok_or(FrameError::Corrupt("block too short"))?;
     let mut trailer = ByteReader::new(raw, stored_len);
-    let (kind, uncompressed, expected) = match (trailer.u8(), trailer.u32_le(), trailer.u32_le())
-    {
+    let (kind, uncompressed, expected) = match (trailer.u8(), trailer.u32_le(), trailer.u32_le()) {
         (Some(kind), Some(len), Some(crc)) => (kind, len as usize, crc),
         _ => return Err(FrameError::Corrupt("block too short")),
     };
@@ -368,6 +366,11 @@ impl Block {
         Ok(())
     }
 
+    /// Number of restart points (at least 1).
+    pub(crate) fn restart_count(&self) -> usize {
+        self.restarts.len()
+    }
+
     /// The memory this block holds, for the cache's budget.
     pub fn charge_bytes(&self) -> usize {
         self.data.len() + 4 * self.restarts.capacity() + std::mem::size_of::<Block>()
@@ -388,7 +391,7 @@ impl Block {
 
     /// How many restart points have a key for which `before` holds (`before` must hold for a
     /// prefix of the keys in order).
-    fn restarts_before(&self, before: impl Fn(&[u8]) -> bool) -> usize {
+    pub(crate) fn restarts_before(&self, before: impl Fn(&[u8]) -> bool) -> usize {
         let (mut low, mut high) = (0, self.restarts.len());
         while low < high {
             let mid = low + (high - low) / 2;
@@ -410,7 +413,7 @@ impl Block {
 
     /// The entries of restart interval `index` (at most [`RESTART_INTERVAL`] when written by
     /// this build), with full keys.
-    fn decode_interval(&self, index: usize) -> Vec<Entry> {
+    pub(crate) fn decode_interval(&self, index: usize) -> Vec<Entry> {
         let start = self.restarts.get(index).copied().expect("restart index in range") as usize;
         let end = self.restarts.get(index + 1).map_or(self.entries_end, |&r| r as usize);
         let mut entries: Vec<Entry> = Vec::with_capacity(RESTART_INTERVAL);
@@ -456,79 +459,6 @@ fn decode_restarts(data: &[u8]) -> Result<(Vec<u32>, usize), &'static str> {
     Ok((restarts, entries_end))
 }
 
-/// A position in one block, walking forwards or backwards one restart interval at a time.
-pub struct BlockCursor {
-    block: Rc<Block>,
-    interval: usize,
-    entries: Vec<Entry>,
-    /// Index into `entries` of the current entry; `None` once the walk left the block.
-    pos: Option<usize>,
-}
-
-impl BlockCursor {
-    /// A cursor on the first entry (`reverse` false) or the last entry (`reverse` true).
-    pub fn at_edge(block: Rc<Block>, reverse: bool) -> BlockCursor {
-        let interval = if reverse { block.restarts.len() - 1 } else { 0 };
-        let mut cursor = BlockCursor { block, interval, entries: Vec::new(), pos: None };
-        cursor.load(interval, reverse);
-        cursor
-    }
-
-    /// A cursor on the first entry whose key is not `before` (forwards), or the last entry
-    /// whose key is `before` (backwards). `before` holds for a prefix of the keys in order
-    /// (`k < bound` or `k <= bound`). The cursor is exhausted if there is no such entry.
-    pub fn seek(block: Rc<Block>, before: impl Fn(&[u8]) -> bool, reverse: bool) -> BlockCursor {
-        let count = block.restarts_before(&before);
-        let mut cursor = BlockCursor { block, interval: 0, entries: Vec::new(), pos: None };
-        if reverse && count == 0 {
-            return cursor;
-        }
-        cursor.load(count.saturating_sub(1), false);
-        let split = cursor.entries.partition_point(|(k, _)| before(k));
-        if reverse {
-            cursor.pos = split.checked_sub(1);
-        } else if split < cursor.entries.len() {
-            cursor.pos = Some(split);
-        } else {
-            cursor.pos = Some(cursor.entries.len());
-            cursor.advance(false);
-        }
-        cursor
-    }
-
-    /// The current entry; `None` once the walk left the block.
-    pub fn current(&self) -> Option<&Entry> {
-        self.entries.get(self.pos?)
-    }
-
-    /// Moves one entry on (`reverse` false) or back.
-    pub fn advance(&mut self, reverse: bool) {
-        let Some(pos) = self.pos else { return };
-        if reverse {
-            if let Some(previous) = pos.checked_sub(1) {
-                self.pos = Some(previous);
-            } else if let Some(interval) = self.interval.checked_sub(1) {
-                self.load(interval, true);
-            } else {
-                self.pos = None;
-            }
-        } else if pos + 1 < self.entries.len() {
-            self.pos = Some(pos + 1);
-        } else if self.interval + 1 < self.block.restarts.len() {
-            self.load(self.interval + 1, false);
-        } else {
-            self.pos = None;
-        }
-    }
-
-    fn load(&mut self, interval: usize, at_end: bool) {
-        self.interval = interval;
-        self.entries = self.block.decode_interval(interval);
-        assert!(!self.entries.is_empty(), "a restart interval holds at least one entry");
-        self.pos = Some(if at_end { self.entries.len() - 1 } else { 0 });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,15 +474,6 @@ mod tests {
 
     fn sample(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         (0..n).map(|i| (format!("key{:05}", i * 3).into_bytes(), vec![i as u8; i % 7])).collect()
-    }
-
-    fn walk(mut cursor: BlockCursor, reverse: bool) -> Vec<Vec<u8>> {
-        let mut keys = Vec::new();
-        while let Some((k, _)) = cursor.current() {
-            keys.push(k.to_vec());
-            cursor.advance(reverse);
-        }
-        keys
     }
 
     #[test]
@@ -579,26 +500,6 @@ mod tests {
         assert_eq!(block.get(b"a"), None);
         assert_eq!(block.get(b"z"), None);
         assert_eq!(block.entries().len(), 100);
-    }
-
-    #[test]
-    fn cursor_walks_both_ways_and_seeks() {
-        let pairs = sample(40);
-        let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
-        let block = Rc::new(build(&pairs));
-        assert_eq!(walk(BlockCursor::at_edge(block.clone(), false), false), keys);
-        let mut reversed = keys.clone();
-        reversed.reverse();
-        assert_eq!(walk(BlockCursor::at_edge(block.clone(), true), true), reversed);
-        let bound = b"key00050".as_slice();
-        let ge = walk(BlockCursor::seek(block.clone(), |k| k < bound, false), false);
-        assert_eq!(ge.first().unwrap(), b"key00051");
-        let le = walk(BlockCursor::seek(block.clone(), |k| k <= bound, true), true);
-        assert_eq!(le.first().unwrap(), b"key00048");
-        let past = BlockCursor::seek(block.clone(), |k| k <= b"zzz".as_slice(), false);
-        assert!(past.current().is_none());
-        let before = BlockCursor::seek(block, |k| k < b"a".as_slice(), true);
-        assert!(before.current().is_none());
     }
 
     #[test]
@@ -631,7 +532,7 @@ mod tests {
             let data = Bytes::from(bytes);
             if let Ok(block) = Block::decode(data.clone()) {
                 let _ = block.entries();
-                let _ = walk(BlockCursor::at_edge(Rc::new(block), true), true);
+                let _ = block.get(b"k");
             }
             let _ = unframe(&data, 1 << 20);
         }
@@ -647,24 +548,6 @@ mod tests {
             let crc = crc32c::crc32c(&raw);
             raw.extend_from_slice(&crc.to_le_bytes());
             let _ = unframe(&Bytes::from(raw), 1 << 20);
-        }
-
-        #[test]
-        fn cursor_seek_matches_a_model(n in 1_usize..80, bound in 0_usize..300, reverse: bool,
-                                       inclusive: bool) {
-            let pairs = sample(n);
-            let block = Rc::new(build(&pairs));
-            let bound = format!("key{:05}", bound).into_bytes();
-            let before = |k: &[u8]| if inclusive != reverse { k < bound.as_slice() } else {
-                k <= bound.as_slice()
-            };
-            let got = walk(BlockCursor::seek(block, before, reverse), reverse);
-            let mut want: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone())
-                .filter(|k| before(k) == reverse).collect();
-            if reverse {
-                want.reverse();
-            }
-            prop_assert_eq!(got, want);
         }
     }
 }

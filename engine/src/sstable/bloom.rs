@@ -92,7 +92,7 @@ impl BloomFilter {
     pub fn decode(payload: Bytes) -> Result<BloomFilter, &'static str> {
         let (&probe_count, _) = payload.split_last().ok_or("empty bloom block")?;
         let bit_bytes = payload.len() - 1;
-        if bit_bytes < BLOOM_BITS_MIN / 8 || bit_bytes > BLOOM_BYTES_MAX {
+        if !(BLOOM_BITS_MIN / 8..=BLOOM_BYTES_MAX).contains(&bit_bytes) {
             return Err("bloom filter size out of range");
         }
         if probe_count == 0 || u32::from(probe_count) > BLOOM_PROBES_MAX {

@@ -127,7 +127,11 @@ impl SstableWriter {
     /// [`VALUE_BYTES_MAX`]; the disk's error when a full chunk is written.
     pub async fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         if key.len() > KEY_BYTES_MAX {
-            return Err(Error::TooLarge { what: "sstable key", size: key.len(), limit: KEY_BYTES_MAX });
+            return Err(Error::TooLarge {
+                what: "sstable key",
+                size: key.len(),
+                limit: KEY_BYTES_MAX,
+            });
         }
         if value.len() > VALUE_BYTES_MAX {
             let size = value.len();

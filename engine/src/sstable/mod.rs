@@ -18,8 +18,8 @@
 //! | footer           | [`FOOTER_BYTES`] (52) | fixed size, the last bytes of the file          |
 //!
 //! The index, bloom and properties blocks follow each other with no gap, and the file length
-//! is a multiple of [`IO_ALIGN`](crate::io::IO_ALIGN): a reader finds the footer by reading
-//! the last 52 bytes, then reads the three meta blocks with one more read.
+//! is a multiple of [`IO_ALIGN`]: a reader finds the footer by reading the last 52 bytes, then
+//! reads the three meta blocks with one more read.
 //!
 //! ## Block frame (every block)
 //!
@@ -32,10 +32,10 @@
 //!
 //! ## Data and index block payload (uncompressed), see [`block`]
 //!
-//! | field           | width          | notes                                           |
-//! |-----------------|----------------|-------------------------------------------------|
-//! | entries         | var            | `shared`, `unshared`, `value_len` as varints, then the key suffix and the value |
-//! | restart offsets | 4 each, u32 LE | offset of every [`RESTART_INTERVAL`]th entry, whose `shared` is 0 |
+//! | field           | width          | notes                                         |
+//! |-----------------|----------------|-----------------------------------------------|
+//! | entries         | var            | varints shared, unshared, value_len; suffix; value |
+//! | restart offsets | 4 each, u32 LE | entries 0, 16, 32, ..., whose `shared` is 0   |
 //! | restart count   | 4, u32 LE      | at least 1                                      |
 //!
 //! An index entry's key is the last key of its data block; its value is the block's offset
@@ -145,14 +145,13 @@ pub const BLOOM_PROBES_MAX: u32 = 30;
 /// memory, however large the table.
 pub const WRITE_CHUNK_BYTES: usize = 256 << 10;
 
-const _: () = assert!(WRITE_CHUNK_BYTES % IO_ALIGN == 0);
+const _: () = assert!(WRITE_CHUNK_BYTES.is_multiple_of(IO_ALIGN));
 const _: () = assert!(FOOTER_BYTES <= IO_ALIGN);
 const _: () = assert!(BLOCK_BYTES_MIN <= BLOCK_BYTES_MAX);
 const _: () = assert!(DATA_BLOCK_PAYLOAD_BYTES_MAX <= u32::MAX as usize);
 const _: () = assert!(META_BLOCK_BYTES_MAX <= u32::MAX as usize - 9);
 const _: () = assert!(PROPERTIES_USER_BYTES_MAX + 2 * KEY_BYTES_MAX + 64 <= META_BLOCK_BYTES_MAX);
 const _: () = assert!(BLOOM_BITS_PER_KEY_MAX * 7 / 10 <= BLOOM_PROBES_MAX);
-
 
 #[cfg(test)]
 mod tests {
@@ -229,7 +228,12 @@ mod tests {
         (0..n).map(|_| (rng.key(), rng.value())).collect()
     }
 
-    async fn write_table(disk: &Disk, path: &Path, model: &Model, options: SstableOptions) -> SstableInfo {
+    async fn write_table(
+        disk: &Disk,
+        path: &Path,
+        model: &Model,
+        options: SstableOptions,
+    ) -> SstableInfo {
         let mut writer = SstableWriter::create(disk, path, options, model.len()).await.unwrap();
         for (key, value) in model {
             writer.add(key, value).await.unwrap();
@@ -261,7 +265,12 @@ mod tests {
 
     /// What the iterator must return, from the model (without `BTreeMap::range`, which
     /// panics on inverted bounds that an iterator must simply find empty).
-    fn expected(model: &Model, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>, reverse: bool) -> Pairs {
+    fn expected(
+        model: &Model,
+        lower: &Bound<Vec<u8>>,
+        upper: &Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Pairs {
         let mut pairs: Pairs = model
             .iter()
             .filter(|(k, _)| within(k, lower, upper))
@@ -373,7 +382,11 @@ mod tests {
     }
 
     fn small_options() -> SstableOptions {
-        SstableOptions { block_bytes: BLOCK_BYTES_MIN, compression: Compression::None, ..Default::default() }
+        SstableOptions {
+            block_bytes: BLOCK_BYTES_MIN,
+            compression: Compression::None,
+            ..Default::default()
+        }
     }
 
     /// A table of many small blocks on a memory disk, opened with caching off.
@@ -430,7 +443,8 @@ mod tests {
             let mem = disk.as_memory().unwrap().clone();
             let footer = footer_of(&disk, &path, info.file_bytes).await;
             let footer_offset = info.file_bytes - FOOTER_BYTES as u64;
-            let covered = (info.data_bytes..footer.properties.end()).chain(footer_offset..info.file_bytes);
+            let covered =
+                (info.data_bytes..footer.properties.end()).chain(footer_offset..info.file_bytes);
             for offset in covered {
                 mem.flip_bit(&path, offset);
                 let err = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap_err();
@@ -439,7 +453,9 @@ mod tests {
             }
             mem.flip_bit(&path, info.data_bytes + 1);
             let err = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap_err();
-            assert!(matches!(err, Error::ChecksumMismatch { offset, .. } if offset == info.data_bytes));
+            assert!(
+                matches!(err, Error::ChecksumMismatch { offset, .. } if offset == info.data_bytes)
+            );
             mem.flip_bit(&path, info.data_bytes + 1);
             mem.flip_bit(&path, footer_offset + 8);
             let err = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap_err();
@@ -510,7 +526,8 @@ mod tests {
                     }
                 }
                 let all = expected(&model, &Bound::Unbounded, &Bound::Unbounded, false);
-                if let Ok(got) = collect(table.iter(Bound::Unbounded, Bound::Unbounded, false)).await {
+                let iter = table.iter(Bound::Unbounded, Bound::Unbounded, false);
+                if let Ok(got) = collect(iter).await {
                     assert_eq!(got, all);
                 }
             });

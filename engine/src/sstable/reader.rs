@@ -71,7 +71,12 @@ impl Sstable {
     /// The disk's error; [`Error::Corrupt`] for a file that is not a table of this format
     /// (length, magic, version, impossible layout); [`Error::ChecksumMismatch`] for a footer
     /// or meta block whose bytes are not those written.
-    pub async fn open(disk: &Disk, path: &Path, table_id: u64, cache: BlockCache) -> Result<Sstable> {
+    pub async fn open(
+        disk: &Disk,
+        path: &Path,
+        table_id: u64,
+        cache: BlockCache,
+    ) -> Result<Sstable> {
         let file = disk.open(path, OpenMode::ReadOnly).await?;
         let meta = match read_meta(&file, path).await {
             Ok(meta) => meta,
@@ -246,9 +251,12 @@ async fn read_meta(file: &DiskFile, path: &Path) -> Result<Meta> {
     let footer_offset = file_bytes - FOOTER_BYTES as u64;
     let footer_raw = read_exact(file, path, footer_offset, FOOTER_BYTES).await?;
     let footer = Footer::decode(&footer_raw).map_err(|error| match error {
-        FooterError::Checksum { got, expected } => {
-            Error::ChecksumMismatch { path: path.to_path_buf(), offset: footer_offset, got, expected }
-        }
+        FooterError::Checksum { got, expected } => Error::ChecksumMismatch {
+            path: path.to_path_buf(),
+            offset: footer_offset,
+            got,
+            expected,
+        },
         FooterError::Corrupt(reason) => Error::corrupt(path, footer_offset, reason),
     })?;
     check_layout(path, footer_offset, &footer)?;
@@ -258,7 +266,8 @@ async fn read_meta(file: &DiskFile, path: &Path) -> Result<Meta> {
     let open = |handle: BlockHandle, what: &str| {
         let start = (handle.offset - meta_start) as usize;
         let framed = raw.slice(start..start + handle.len as usize);
-        unframe(&framed, META_BLOCK_BYTES_MAX).map_err(|e| frame_error(path, handle.offset, what, e))
+        unframe(&framed, META_BLOCK_BYTES_MAX)
+            .map_err(|e| frame_error(path, handle.offset, what, e))
     };
     let index = decode_index(path, footer.index, open(footer.index, "index block")?)?;
     let bloom = BloomFilter::decode(open(footer.bloom, "bloom block")?)
@@ -274,13 +283,17 @@ async fn read_meta(file: &DiskFile, path: &Path) -> Result<Meta> {
 fn check_layout(path: &Path, footer_offset: u64, footer: &Footer) -> Result<()> {
     let (index, bloom, properties) = (footer.index, footer.bloom, footer.properties);
     let adjacent = index.end() == bloom.offset && bloom.end() == properties.offset;
-    let padded = properties.end() <= footer_offset
-        && footer_offset - properties.end() < IO_ALIGN as u64;
+    let padded =
+        properties.end() <= footer_offset && footer_offset - properties.end() < IO_ALIGN as u64;
     let framed = [index, bloom, properties].iter().all(|h| h.len as usize >= TRAILER_BYTES);
     if adjacent && padded && framed {
         return Ok(());
     }
-    Err(Error::corrupt(path, footer_offset, format!("impossible block layout in footer {footer:?}")))
+    Err(Error::corrupt(
+        path,
+        footer_offset,
+        format!("impossible block layout in footer {footer:?}"),
+    ))
 }
 
 /// Decodes the index and checks that its blocks tile the data region from offset 0.
