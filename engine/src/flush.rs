@@ -51,9 +51,10 @@ impl OutputTable {
         }
         self.last_key = key.to_vec();
         self.bytes_added += (key.len() + bytes.len()) as u64;
-        let ts = row.max_ts().or(row.tombstone).unwrap_or(0);
-        self.min_ts = self.min_ts.min(ts);
-        self.max_ts = self.max_ts.max(ts);
+        let newest = row.max_ts().into_iter().chain(row.tombstone).max().unwrap_or(0);
+        let oldest = row.cells.values().map(|c| c.ts).chain(row.tombstone).min().unwrap_or(0);
+        self.min_ts = self.min_ts.min(oldest);
+        self.max_ts = self.max_ts.max(newest);
         Ok(())
     }
 
@@ -71,6 +72,14 @@ impl OutputTable {
         let first_key = self.first_key.expect("finish is called on non-empty tables only");
         Ok(FileMeta { id: self.id, level, file_bytes: info.file_bytes, first_key, last_key: self.last_key })
     }
+}
+
+/// The newest cell or tombstone timestamp in `table`, from its properties block (written by
+/// [`OutputTable::finish`]: min_ts u64 LE, max_ts u64 LE). `u64::MAX` if absent, which only
+/// disables the read path's early stop.
+pub(crate) fn table_max_ts(table: &crate::sstable::Sstable) -> u64 {
+    let raw = table.properties().get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok());
+    raw.map_or(u64::MAX, u64::from_le_bytes)
 }
 
 /// Hands out the next SSTable id (kept in the manifest; an id used by a file that never made

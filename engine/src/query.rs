@@ -55,7 +55,7 @@ impl Engine {
     pub async fn get(&self, table: u32, key: &ItemKey) -> Result<Option<BTreeMap<String, Value>>> {
         let now_ms = self.shared.clock.now_ms();
         let row = self.get_row(table, key).await?;
-        Ok(row.and_then(|row| row.live_attributes(now_ms)))
+        Ok(row.and_then(|row| row.into_live_attributes(now_ms)))
     }
 
     /// The merged stored row of an item with its partition's deletion applied, tombstones and
@@ -91,13 +91,16 @@ impl Engine {
         let mut examined = 0;
         while let Some((key, mut row)) = iter.next().await? {
             examined += 1;
-            if let DecodedKey::Item(item) = ItemKey::decode(&key)? {
-                if let Some(ts) = partition.lookup(&snapshot, &item).await? {
-                    row.apply_partition_tombstone(ts);
+            match ItemKey::decode(&key)? {
+                DecodedKey::Item(item) => {
+                    if let Some(ts) = partition.lookup(&snapshot, &item, range).await? {
+                        row.apply_partition_tombstone(ts);
+                    }
+                    if let Some(attrs) = row.into_live_attributes(now_ms) {
+                        page.items.push((item, attrs));
+                    }
                 }
-                if let Some(attrs) = row.live_attributes(now_ms) {
-                    page.items.push((item, attrs));
-                }
+                DecodedKey::PartitionHeader { .. } => partition.seen(key.clone(), row.tombstone),
             }
             if page.items.len() >= limit || examined >= SCAN_EXAMINED_MAX {
                 page.resume_after = Some(key);
@@ -110,7 +113,11 @@ impl Engine {
     }
 }
 
-/// The deletion time of the partition a scan is in, looked up once per partition.
+/// The deletion time of the partition a scan is in, found once per partition.
+///
+/// A forward scan meets a partition's header row (which sorts first) before its items, so
+/// when the scan started at or before the header, the stream itself says whether there is
+/// one; otherwise (reverse scans, or scans starting inside a partition) it is looked up.
 #[derive(Default)]
 struct PartitionTombstone {
     header: Vec<u8>,
@@ -118,13 +125,29 @@ struct PartitionTombstone {
 }
 
 impl PartitionTombstone {
-    async fn lookup(&mut self, snapshot: &ReadSnapshot, item: &ItemKey) -> Result<Option<u64>> {
+    fn seen(&mut self, header: Vec<u8>, tombstone: Option<u64>) {
+        self.header = header;
+        self.tombstone = tombstone;
+    }
+
+    async fn lookup(&mut self, snapshot: &ReadSnapshot, item: &ItemKey, range: &ScanRange) -> Result<Option<u64>> {
         let header = partition_header_key(item.token, &item.partition);
-        if header != self.header {
-            // Headers rarely exist; the bloom filters answer most of these without I/O.
-            self.tombstone = snapshot.get_row(&header).await?.and_then(|row| row.tombstone);
-            self.header = header;
+        if header == self.header {
+            return Ok(self.tombstone);
         }
-        Ok(self.tombstone)
+        let streamed = !range.reverse
+            && match &range.lower {
+                Bound::Included(lower) => lower.as_slice() <= header.as_slice(),
+                Bound::Excluded(lower) => lower.as_slice() < header.as_slice(),
+                Bound::Unbounded => true,
+            };
+        // Headers rarely exist; the bloom filters answer most lookups without I/O.
+        let tombstone = if streamed {
+            None
+        } else {
+            snapshot.get_row(&header).await?.and_then(|row| row.tombstone)
+        };
+        self.seen(header, tombstone);
+        Ok(tombstone)
     }
 }

@@ -22,8 +22,15 @@ use crate::types::Row;
 pub struct ReadSnapshot {
     /// Active memtable first, then sealed ones.
     pub memtables: Vec<Rc<Memtable>>,
-    /// Live SSTables.
+    /// Live SSTables, newest `max_ts` first.
     pub sstables: Vec<Sstable>,
+}
+
+fn fold(merged: &mut Option<Row>, row: Row) {
+    match merged {
+        Some(existing) => existing.merge_from(row),
+        None => *merged = Some(row),
+    }
 }
 
 fn in_range(key: &[u8], first: &[u8], last: &[u8]) -> bool {
@@ -38,21 +45,23 @@ impl ReadSnapshot {
     /// I/O and checksum errors of SSTable reads.
     pub async fn get_row(&self, key: &[u8]) -> Result<Option<Row>> {
         let mut merged: Option<Row> = None;
-        let mut fold = |row: Row| match &mut merged {
-            Some(existing) => existing.merge_from(row),
-            None => merged = Some(row),
-        };
         for memtable in &self.memtables {
             if let Some(row) = memtable.get(key) {
-                fold(row);
+                fold(&mut merged, row);
             }
         }
         for table in &self.sstables {
+            // A row deletion at or after everything a table holds shadows all of it (a
+            // whole-item put carries one): with tables newest first, the rest can be skipped.
+            let tombstone = merged.as_ref().and_then(|row| row.tombstone);
+            if tombstone.is_some_and(|t| t >= crate::flush::table_max_ts(table)) {
+                break;
+            }
             if !in_range(key, table.first_key(), table.last_key()) || !table.may_contain(key) {
                 continue;
             }
             if let Some(bytes) = table.get(key).await? {
-                fold(Row::decode(&bytes)?);
+                fold(&mut merged, Row::decode(&bytes)?);
             }
         }
         Ok(merged)
@@ -203,10 +212,7 @@ impl MergeIter {
         for source in &mut self.sources {
             if source.head.as_ref().is_some_and(|(k, _)| *k == key) {
                 let (_, row) = source.head.take().expect("head checked above");
-                match &mut merged {
-                    Some(existing) => existing.merge_from(row),
-                    None => merged = Some(row),
-                }
+                fold(&mut merged, row);
             }
         }
         Ok(merged.map(|row| (key, row)))

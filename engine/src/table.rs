@@ -68,7 +68,9 @@ impl TableState {
     pub fn snapshot(&self) -> ReadSnapshot {
         let mut memtables = vec![self.active.borrow().clone()];
         memtables.extend(self.sealed.borrow().iter().rev().cloned());
-        let sstables = self.files.borrow().iter().map(|f| f.reader.clone()).collect();
+        let mut sstables: Vec<_> = self.files.borrow().iter().map(|f| f.reader.clone()).collect();
+        // Newest data first, so a point read can stop early (see `ReadSnapshot::get_row`).
+        sstables.sort_by_key(|t| std::cmp::Reverse(crate::flush::table_max_ts(t)));
         ReadSnapshot { memtables, sstables }
     }
 

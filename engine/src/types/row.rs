@@ -237,6 +237,19 @@ impl Row {
         (!live.is_empty()).then_some(live)
     }
 
+    /// [`Row::live_attributes`], consuming the row so values move instead of being cloned
+    /// (the read path's version).
+    pub fn into_live_attributes(self, now_ms: u64) -> Option<BTreeMap<String, Value>> {
+        let tombstone = self.tombstone;
+        let live: BTreeMap<String, Value> = self
+            .cells
+            .into_iter()
+            .filter(|(_, cell)| tombstone.is_none_or(|t| cell.ts > t) && !cell.is_expired(now_ms))
+            .filter_map(|(name, cell)| Some((name, cell.value?)))
+            .collect();
+        (!live.is_empty()).then_some(live)
+    }
+
     /// Compaction's clean-up. Expired live cells become tombstones with the same ts, because
     /// they must keep shadowing older versions of the attribute in other files. With
     /// `gc_before_ts`, tombstones (cell and row) older than it are dropped: the caller
