@@ -30,7 +30,7 @@ use crate::metrics::EngineMetrics;
 use crate::runtime::{self, AsyncLock, Notify, Queue};
 use crate::sstable::{Compression, Sstable, SstableOptions};
 use crate::table::{LiveFile, TableOptions, TableState};
-use crate::types::{put_len_prefixed, ItemKey, Reader, Row};
+use crate::types::{put_len_prefixed, DecodedKey, ItemKey, Reader, Row};
 
 /// One core's storage engine. Cheap to clone; every clone is the same engine.
 #[derive(Clone)]
@@ -89,8 +89,16 @@ impl Engine {
     /// # Errors
     /// Invalid config, I/O errors, corrupt manifest or SSTables, corruption in the middle of the
     /// commit log. A torn log tail is not an error: it is cut and reported.
-    pub async fn open(disk: Disk, dir: &Path, config: EngineConfig, clock: Clock) -> Result<(Engine, OpenReport)> {
-        config.validate().map_err(|e| Error::Invalid { what: "config", reason: e.to_string() })?;
+    pub async fn open(
+        disk: Disk,
+        dir: &Path,
+        config: EngineConfig,
+        clock: Clock,
+    ) -> Result<(Engine, OpenReport)> {
+        config.validate().map_err(|e| Error::Invalid {
+            what: "config",
+            reason: e.to_string(),
+        })?;
         disk.create_dir_all(dir).await?;
         disk.prime_io_probe(dir).await?;
         let state = manifest::load(&disk, dir).await?.unwrap_or_default();
@@ -109,19 +117,34 @@ impl Engine {
             },
             ..CommitLogOptions::default()
         };
-        let replay_from = LogPosition { segment: state.log_replay_segment, offset: 0 };
+        let replay_from = LogPosition {
+            segment: state.log_replay_segment,
+            offset: 0,
+        };
         let mut replayed = 0_u64;
-        let (log, replay) = CommitLog::open(disk.clone(), log_dir, options, replay_from, |pos, payload| {
-            let (table, key, row) = decode_record(payload)?;
-            if let Some(table) = tables.get(&table) {
-                table.active.borrow().apply(&key, row, pos.segment);
-                if table.active.borrow().approximate_bytes() >= config.memtable_bytes {
-                    table.seal_active();
+        let (log, replay) = CommitLog::open(
+            disk.clone(),
+            log_dir,
+            options,
+            replay_from,
+            |pos, payload| {
+                let (table, key, row) = decode_record(payload)?;
+                if let Some(table) = tables.get(&table) {
+                    if matches!(
+                        ItemKey::decode(&key),
+                        Ok(DecodedKey::PartitionHeader { .. })
+                    ) {
+                        table.active.borrow().note_partition_header();
+                    }
+                    table.active.borrow().apply(&key, row, pos.segment);
+                    if table.active.borrow().approximate_bytes() >= config.memtable_bytes {
+                        table.seal_active();
+                    }
                 }
-            }
-            replayed += 1;
-            Ok(())
-        })
+                replayed += 1;
+                Ok(())
+            },
+        )
         .await?;
         report.replayed_records = replayed;
         report.torn_tail = replay.torn_tail.clone();
@@ -144,7 +167,9 @@ impl Engine {
             closed: Cell::new(false),
             metrics: EngineMetrics::default(),
         };
-        let engine = Engine { shared: Rc::new(shared) };
+        let engine = Engine {
+            shared: Rc::new(shared),
+        };
         engine.schedule_flush();
         engine.schedule_compaction();
         Ok((engine, report))
@@ -160,10 +185,19 @@ impl Engine {
             return Err(Error::TableExists(id));
         }
         let mut next = self.shared.manifest.borrow().clone();
-        next.tables.insert(id, TableManifest { strategy: options.strategy, files: Vec::new() });
+        next.tables.insert(
+            id,
+            TableManifest {
+                strategy: options.strategy,
+                files: Vec::new(),
+            },
+        );
         manifest::store(&self.shared.disk, &self.shared.dir, &next).await?;
         crate::flush::install_manifest(self, next);
-        self.shared.tables.borrow_mut().insert(id, Rc::new(TableState::new(id, options)));
+        self.shared
+            .tables
+            .borrow_mut()
+            .insert(id, Rc::new(TableState::new(id, options)));
         Ok(())
     }
 
@@ -198,7 +232,12 @@ impl Engine {
     }
 
     pub(crate) fn table(&self, id: u32) -> Result<Rc<TableState>> {
-        self.shared.tables.borrow().get(&id).cloned().ok_or(Error::UnknownTable(id))
+        self.shared
+            .tables
+            .borrow()
+            .get(&id)
+            .cloned()
+            .ok_or(Error::UnknownTable(id))
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -206,7 +245,9 @@ impl Engine {
             return Err(Error::Closed);
         }
         match &*self.shared.failure.borrow() {
-            Some(reason) => Err(Error::WritesStopped { reason: reason.clone() }),
+            Some(reason) => Err(Error::WritesStopped {
+                reason: reason.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -219,26 +260,44 @@ impl Engine {
     /// durability failure, [`Error::Closed`].
     pub async fn write(&self, table: u32, key: &ItemKey, row: Row) -> Result<()> {
         key.validate()?;
-        self.write_encoded(table, key.encode(), row).await
+        self.write_encoded(table, key.encode(), row, false).await
     }
 
     /// Deletes the whole partition at `ts`: every item of it written at or before `ts` dies.
     ///
     /// # Errors
     /// As [`Engine::write`].
-    pub async fn delete_partition(&self, table: u32, token: u64, partition: &crate::types::KeyValue, ts: u64) -> Result<()> {
+    pub async fn delete_partition(
+        &self,
+        table: u32,
+        token: u64,
+        partition: &crate::types::KeyValue,
+        ts: u64,
+    ) -> Result<()> {
         let key = crate::types::key::partition_header_key(token, partition);
-        self.write_encoded(table, key, Row::delete_item(ts)).await
+        self.write_encoded(table, key, Row::delete_item(ts), true)
+            .await
     }
 
-    async fn write_encoded(&self, table_id: u32, key: Vec<u8>, row: Row) -> Result<()> {
+    async fn write_encoded(
+        &self,
+        table_id: u32,
+        key: Vec<u8>,
+        row: Row,
+        is_header: bool,
+    ) -> Result<()> {
         self.check_writable()?;
         row.validate()?;
         self.table(table_id)?;
         self.wait_for_memtable_room().await?;
         let record = encode_record(table_id, &key, &row);
         let lower = self.shared.log.current_position().segment;
-        *self.shared.inflight_segments.borrow_mut().entry(lower).or_default() += 1;
+        *self
+            .shared
+            .inflight_segments
+            .borrow_mut()
+            .entry(lower)
+            .or_default() += 1;
         let appended = self.shared.log.append(&record).await;
         self.end_inflight(lower);
         let position = match appended {
@@ -246,14 +305,25 @@ impl Engine {
             Err(error) => return Err(self.note_log_failure(error)),
         };
         // The table may have been dropped while the record was being synced.
-        let Ok(table) = self.table(table_id) else { return Ok(()) };
+        let Ok(table) = self.table(table_id) else {
+            return Ok(());
+        };
         let bytes = {
             let active = table.active.borrow();
+            if is_header {
+                active.note_partition_header();
+            }
             active.apply(&key, row, position.segment);
             active.approximate_bytes()
         };
-        self.shared.metrics.writes.set(self.shared.metrics.writes.get() + 1);
-        self.shared.metrics.user_bytes.set(self.shared.metrics.user_bytes.get() + record.len() as u64);
+        self.shared
+            .metrics
+            .writes
+            .set(self.shared.metrics.writes.get() + 1);
+        self.shared
+            .metrics
+            .user_bytes
+            .set(self.shared.metrics.user_bytes.get() + record.len() as u64);
         if bytes >= self.shared.config.memtable_bytes && table.seal_active() {
             self.schedule_flush();
         }
@@ -262,7 +332,9 @@ impl Engine {
 
     fn end_inflight(&self, lower: u64) {
         let mut inflight = self.shared.inflight_segments.borrow_mut();
-        let count = inflight.get_mut(&lower).expect("in-flight write was registered");
+        let count = inflight
+            .get_mut(&lower)
+            .expect("in-flight write was registered");
         *count -= 1;
         if *count == 0 {
             inflight.remove(&lower);
@@ -273,7 +345,10 @@ impl Engine {
         if let Error::WritesStopped { reason } = &error {
             let mut failure = self.shared.failure.borrow_mut();
             if failure.is_none() {
-                eprintln!("shoal-engine: writes stopped on {}: {reason}", self.shared.dir.display());
+                eprintln!(
+                    "shoal-engine: writes stopped on {}: {reason}",
+                    self.shared.dir.display()
+                );
                 *failure = Some(reason.clone());
             }
         }
@@ -283,7 +358,13 @@ impl Engine {
     /// Memtables past their total budget make writers wait for flushes (backpressure).
     async fn wait_for_memtable_room(&self) -> Result<()> {
         loop {
-            let total: usize = self.shared.tables.borrow().values().map(|t| t.memtable_bytes()).sum();
+            let total: usize = self
+                .shared
+                .tables
+                .borrow()
+                .values()
+                .map(|t| t.memtable_bytes())
+                .sum();
             if total < self.shared.config.memtables_total_bytes {
                 return Ok(());
             }
@@ -297,7 +378,9 @@ impl Engine {
 
     fn seal_largest(&self) {
         let tables = self.shared.tables.borrow();
-        let largest = tables.values().max_by_key(|t| t.active.borrow().approximate_bytes());
+        let largest = tables
+            .values()
+            .max_by_key(|t| t.active.borrow().approximate_bytes());
         if let Some(table) = largest {
             table.seal_active();
         }
@@ -308,7 +391,13 @@ impl Engine {
     pub(crate) fn log_checkpoint(&self, except: Option<&Rc<crate::memtable::Memtable>>) -> u64 {
         let tables = self.shared.tables.borrow();
         let memtables = tables.values().filter_map(|t| t.min_log_segment(except));
-        let inflight = self.shared.inflight_segments.borrow().keys().next().copied();
+        let inflight = self
+            .shared
+            .inflight_segments
+            .borrow()
+            .keys()
+            .next()
+            .copied();
         let current = self.shared.log.current_position().segment;
         memtables.chain(inflight).fold(current, u64::min)
     }
@@ -323,12 +412,20 @@ impl Engine {
         }
         self.schedule_flush();
         loop {
-            let pending = self.shared.tables.borrow().values().any(|t| !t.sealed.borrow().is_empty());
+            let pending = self
+                .shared
+                .tables
+                .borrow()
+                .values()
+                .any(|t| !t.sealed.borrow().is_empty());
             if !pending {
                 return Ok(());
             }
             if let Some(reason) = self.shared.metrics.last_flush_error.borrow().clone() {
-                return Err(Error::Invalid { what: "flush", reason });
+                return Err(Error::Invalid {
+                    what: "flush",
+                    reason,
+                });
             }
             let wait = self.shared.flush_done.wait();
             wait.await;
@@ -350,10 +447,15 @@ impl Engine {
 
     async fn run_flusher(&self) {
         loop {
-            let next = self.shared.tables.borrow().values().find_map(|t| {
-                t.sealed.borrow().first().cloned().map(|m| (t.clone(), m))
-            });
-            let Some((table, memtable)) = next else { return };
+            let next = self
+                .shared
+                .tables
+                .borrow()
+                .values()
+                .find_map(|t| t.sealed.borrow().first().cloned().map(|m| (t.clone(), m)));
+            let Some((table, memtable)) = next else {
+                return;
+            };
             if self.shared.closed.get() {
                 return;
             }
@@ -379,7 +481,13 @@ impl Engine {
 
     /// Releases commit-log segments below the stored checkpoint.
     pub(crate) async fn release_log(&self, checkpoint: u64) -> Result<()> {
-        self.shared.log.release_before(LogPosition { segment: checkpoint, offset: 0 }).await
+        self.shared
+            .log
+            .release_before(LogPosition {
+                segment: checkpoint,
+                offset: 0,
+            })
+            .await
     }
 
     /// Opens a freshly written SSTable for reading.
@@ -443,18 +551,34 @@ impl Engine {
     pub fn table_files(&self, table: u32) -> Result<Vec<(u64, u32, u64)>> {
         let table = self.table(table)?;
         let files = table.files.borrow();
-        Ok(files.iter().map(|f| (f.meta.id, f.meta.level, f.meta.file_bytes)).collect())
+        Ok(files
+            .iter()
+            .map(|f| (f.meta.id, f.meta.level, f.meta.file_bytes))
+            .collect())
     }
 }
 
-async fn open_tables(disk: &Disk, dir: &Path, state: &ManifestState, cache: &BlockCache) -> Result<BTreeMap<u32, Rc<TableState>>> {
+async fn open_tables(
+    disk: &Disk,
+    dir: &Path,
+    state: &ManifestState,
+    cache: &BlockCache,
+) -> Result<BTreeMap<u32, Rc<TableState>>> {
     let mut tables = BTreeMap::new();
     for (id, entry) in &state.tables {
-        let table = TableState::new(*id, TableOptions { strategy: entry.strategy });
+        let table = TableState::new(
+            *id,
+            TableOptions {
+                strategy: entry.strategy,
+            },
+        );
         for meta in &entry.files {
             let path = sstable_path(dir, meta.id);
             let reader = Sstable::open(disk, &path, meta.id, cache.clone()).await?;
-            table.files.borrow_mut().push(LiveFile { meta: meta.clone(), reader });
+            table.files.borrow_mut().push(LiveFile {
+                meta: meta.clone(),
+                reader,
+            });
         }
         tables.insert(*id, Rc::new(table));
     }
@@ -464,10 +588,16 @@ async fn open_tables(disk: &Disk, dir: &Path, state: &ManifestState, cache: &Blo
 /// Removes SSTable files that no manifest names: outputs of a flush or compaction that
 /// crashed before its manifest snapshot, or inputs whose deletion a crash interrupted.
 async fn remove_orphans(disk: &Disk, dir: &Path, state: &ManifestState) -> Result<usize> {
-    let live: HashSet<u64> = state.tables.values().flat_map(|t| t.files.iter().map(|f| f.id)).collect();
+    let live: HashSet<u64> = state
+        .tables
+        .values()
+        .flat_map(|t| t.files.iter().map(|f| f.id))
+        .collect();
     let mut removed = 0;
     for name in disk.list(dir).await? {
-        let Some(id) = sstable_id(&name) else { continue };
+        let Some(id) = sstable_id(&name) else {
+            continue;
+        };
         if !live.contains(&id) {
             disk.remove(&dir.join(&name)).await?;
             removed += 1;

@@ -38,8 +38,18 @@ impl OutputTable {
     pub(crate) async fn create(engine: &Engine, id: u64, expected_keys: usize) -> Result<Self> {
         let shared = &engine.shared;
         let path = sstable_path(&shared.dir, id);
-        let writer = SstableWriter::create(&shared.disk, &path, engine.sstable_options(), expected_keys).await?;
-        Ok(OutputTable { id, writer, first_key: None, last_key: Vec::new(), bytes_added: 0, min_ts: u64::MAX, max_ts: 0 })
+        let writer =
+            SstableWriter::create(&shared.disk, &path, engine.sstable_options(), expected_keys)
+                .await?;
+        Ok(OutputTable {
+            id,
+            writer,
+            first_key: None,
+            last_key: Vec::new(),
+            bytes_added: 0,
+            min_ts: u64::MAX,
+            max_ts: 0,
+        })
     }
 
     /// Appends a row; keys must ascend.
@@ -51,8 +61,19 @@ impl OutputTable {
         }
         self.last_key = key.to_vec();
         self.bytes_added += (key.len() + bytes.len()) as u64;
-        let newest = row.max_ts().into_iter().chain(row.tombstone).max().unwrap_or(0);
-        let oldest = row.cells.values().map(|c| c.ts).chain(row.tombstone).min().unwrap_or(0);
+        let newest = row
+            .max_ts()
+            .into_iter()
+            .chain(row.tombstone)
+            .max()
+            .unwrap_or(0);
+        let oldest = row
+            .cells
+            .values()
+            .map(|c| c.ts)
+            .chain(row.tombstone)
+            .min()
+            .unwrap_or(0);
         self.min_ts = self.min_ts.min(oldest);
         self.max_ts = self.max_ts.max(newest);
         Ok(())
@@ -69,8 +90,16 @@ impl OutputTable {
         properties.extend_from_slice(&self.min_ts.to_le_bytes());
         properties.extend_from_slice(&self.max_ts.to_le_bytes());
         let info = self.writer.finish(&properties).await?;
-        let first_key = self.first_key.expect("finish is called on non-empty tables only");
-        Ok(FileMeta { id: self.id, level, file_bytes: info.file_bytes, first_key, last_key: self.last_key })
+        let first_key = self
+            .first_key
+            .expect("finish is called on non-empty tables only");
+        Ok(FileMeta {
+            id: self.id,
+            level,
+            file_bytes: info.file_bytes,
+            first_key,
+            last_key: self.last_key,
+        })
     }
 }
 
@@ -78,7 +107,10 @@ impl OutputTable {
 /// [`OutputTable::finish`]: min_ts u64 LE, max_ts u64 LE). `u64::MAX` if absent, which only
 /// disables the read path's early stop.
 pub(crate) fn table_max_ts(table: &crate::sstable::Sstable) -> u64 {
-    let raw = table.properties().get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok());
+    let raw = table
+        .properties()
+        .get(8..16)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok());
     raw.map_or(u64::MAX, u64::from_le_bytes)
 }
 
@@ -92,7 +124,11 @@ pub(crate) fn next_file_id(engine: &Engine) -> u64 {
 }
 
 /// Flushes `memtable` (the oldest sealed one of `table`).
-pub(crate) async fn flush_memtable(engine: &Engine, table: &Rc<TableState>, memtable: &Rc<Memtable>) -> Result<()> {
+pub(crate) async fn flush_memtable(
+    engine: &Engine,
+    table: &Rc<TableState>,
+    memtable: &Rc<Memtable>,
+) -> Result<()> {
     assert!(memtable.is_sealed(), "only sealed memtables are flushed");
     let shared = &engine.shared;
     let meta = if memtable.is_empty() || table.dropped.get() {
@@ -118,7 +154,11 @@ pub(crate) async fn flush_memtable(engine: &Engine, table: &Rc<TableState>, memt
     next.log_replay_segment = checkpoint;
     let dropped = table.dropped.get() || !next.tables.contains_key(&table.id);
     if let (Some(meta), false) = (&meta, dropped) {
-        next.tables.get_mut(&table.id).expect("table checked above").files.push(meta.clone());
+        next.tables
+            .get_mut(&table.id)
+            .expect("table checked above")
+            .files
+            .push(meta.clone());
     }
     manifest::store(&shared.disk, &shared.dir, &next).await?;
     // From here to the end of the block: no await, so readers see the table and lose the
@@ -128,7 +168,10 @@ pub(crate) async fn flush_memtable(engine: &Engine, table: &Rc<TableState>, memt
         EngineMetrics::add(&shared.metrics.flush_bytes, meta.file_bytes);
         table.files.borrow_mut().push(LiveFile { meta, reader });
     }
-    table.sealed.borrow_mut().retain(|m| !Rc::ptr_eq(m, memtable));
+    table
+        .sealed
+        .borrow_mut()
+        .retain(|m| !Rc::ptr_eq(m, memtable));
     EngineMetrics::add(&shared.metrics.flushes, 1);
     drop(_guard);
     engine.release_log(checkpoint).await
@@ -150,7 +193,12 @@ async fn write_memtable(engine: &Engine, id: u64, memtable: &Memtable) -> Result
             std::ops::Bound::Excluded(key) => std::ops::Bound::Excluded(key.as_slice()),
             _ => std::ops::Bound::Unbounded,
         };
-        let chunk = memtable.range_chunk(bound, std::ops::Bound::Unbounded, false, FLUSH_CHUNK_ENTRIES);
+        let chunk = memtable.range_chunk(
+            bound,
+            std::ops::Bound::Unbounded,
+            false,
+            FLUSH_CHUNK_ENTRIES,
+        );
         let done = chunk.len() < FLUSH_CHUNK_ENTRIES;
         for (key, row) in &chunk {
             output.add(key, row).await?;

@@ -34,6 +34,9 @@ pub struct Memtable {
     approximate_bytes: Cell<usize>,
     min_log_segment: Cell<Option<u64>>,
     sealed: Cell<bool>,
+    /// Whether any partition header (partition-wide deletion) was written here; point reads
+    /// skip the header lookup in memtables that have none.
+    has_partition_headers: Cell<bool>,
 }
 
 /// Read access common to active and frozen memtables.
@@ -63,7 +66,8 @@ fn chunk(
         (lower, upper)
     {
         // BTreeMap::range panics on inverted or empty-exclusive ranges; both mean "nothing".
-        let empty = l > u || (l == u && !matches!((lower, upper), (Bound::Included(_), Bound::Included(_))));
+        let empty = l > u
+            || (l == u && !matches!((lower, upper), (Bound::Included(_), Bound::Included(_))));
         if empty {
             return Vec::new();
         }
@@ -95,9 +99,24 @@ impl Memtable {
                 added
             }
         };
-        self.approximate_bytes.set(self.approximate_bytes.get() + added);
-        let min = self.min_log_segment.get().map_or(log_segment, |m| m.min(log_segment));
+        self.approximate_bytes
+            .set(self.approximate_bytes.get() + added);
+        let min = self
+            .min_log_segment
+            .get()
+            .map_or(log_segment, |m| m.min(log_segment));
         self.min_log_segment.set(Some(min));
+    }
+
+    /// Records that a partition header row was written (call before `apply` of its key).
+    pub fn note_partition_header(&self) {
+        assert!(!self.sealed.get(), "write into a sealed memtable");
+        self.has_partition_headers.set(true);
+    }
+
+    /// Whether a partition header row may be here.
+    pub fn has_partition_headers(&self) -> bool {
+        self.has_partition_headers.get()
     }
 
     /// Approximate memory held.
@@ -172,7 +191,11 @@ mod tests {
         memtable.apply(b"k1", row(5, "a", 2), 2);
         memtable.apply(b"k2", row(7, "b", 3), 4);
         let got = memtable.get(b"k1").unwrap();
-        assert_eq!(got.live_attributes(0).unwrap()["a"], Value::N(1.into()), "newer ts wins");
+        assert_eq!(
+            got.live_attributes(0).unwrap()["a"],
+            Value::N(1.into()),
+            "newer ts wins"
+        );
         assert_eq!(memtable.min_log_segment(), Some(2));
         assert!(memtable.approximate_bytes() > 0);
         assert_eq!(memtable.len(), 2);
@@ -194,7 +217,11 @@ mod tests {
         assert_eq!(keys(fwd), vec![b"b".to_vec(), b"c".to_vec()]);
         let rev = memtable.range_chunk(Bound::Unbounded, Bound::Excluded(b"d"), true, 10);
         assert_eq!(keys(rev), vec![b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
-        assert!(memtable.range_chunk(Bound::Excluded(b"c"), Bound::Excluded(b"c"), false, 5).is_empty());
-        assert!(memtable.range_chunk(Bound::Included(b"d"), Bound::Included(b"a"), false, 5).is_empty());
+        assert!(memtable
+            .range_chunk(Bound::Excluded(b"c"), Bound::Excluded(b"c"), false, 5)
+            .is_empty());
+        assert!(memtable
+            .range_chunk(Bound::Included(b"d"), Bound::Included(b"a"), false, 5)
+            .is_empty());
     }
 }

@@ -69,7 +69,7 @@ impl Engine {
         let row = snapshot.get_row(&key.encode()).await?;
         let Some(mut row) = row else { return Ok(None) };
         let header = partition_header_key(key.token, &key.partition);
-        if let Some(partition) = snapshot.get_row(&header).await? {
+        if let Some(partition) = snapshot.get_partition_header(&header).await? {
             if let Some(ts) = partition.tombstone {
                 row.apply_partition_tombstone(ts);
             }
@@ -130,7 +130,12 @@ impl PartitionTombstone {
         self.tombstone = tombstone;
     }
 
-    async fn lookup(&mut self, snapshot: &ReadSnapshot, item: &ItemKey, range: &ScanRange) -> Result<Option<u64>> {
+    async fn lookup(
+        &mut self,
+        snapshot: &ReadSnapshot,
+        item: &ItemKey,
+        range: &ScanRange,
+    ) -> Result<Option<u64>> {
         let header = partition_header_key(item.token, &item.partition);
         if header == self.header {
             return Ok(self.tombstone);
@@ -145,7 +150,10 @@ impl PartitionTombstone {
         let tombstone = if streamed {
             None
         } else {
-            snapshot.get_row(&header).await?.and_then(|row| row.tombstone)
+            snapshot
+                .get_partition_header(&header)
+                .await?
+                .and_then(|row| row.tombstone)
         };
         self.seen(header, tombstone);
         Ok(tombstone)

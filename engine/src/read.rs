@@ -44,8 +44,24 @@ impl ReadSnapshot {
     /// # Errors
     /// I/O and checksum errors of SSTable reads.
     pub async fn get_row(&self, key: &[u8]) -> Result<Option<Row>> {
+        self.get_row_of(key, false).await
+    }
+
+    /// [`ReadSnapshot::get_row`] for a partition header key: memtables that never took a
+    /// partition deletion are skipped.
+    ///
+    /// # Errors
+    /// As [`ReadSnapshot::get_row`].
+    pub async fn get_partition_header(&self, key: &[u8]) -> Result<Option<Row>> {
+        self.get_row_of(key, true).await
+    }
+
+    async fn get_row_of(&self, key: &[u8], header: bool) -> Result<Option<Row>> {
         let mut merged: Option<Row> = None;
         for memtable in &self.memtables {
+            if header && !memtable.has_partition_headers() {
+                continue;
+            }
             if let Some(row) = memtable.get(key) {
                 fold(&mut merged, row);
             }
@@ -70,13 +86,19 @@ impl ReadSnapshot {
     /// Whether any source may hold `key` (memtables exactly, SSTables by bloom filter).
     pub fn may_contain(&self, key: &[u8]) -> bool {
         self.memtables.iter().any(|m| m.contains(key))
-            || self.sstables.iter().any(|t| {
-                in_range(key, t.first_key(), t.last_key()) && t.may_contain(key)
-            })
+            || self
+                .sstables
+                .iter()
+                .any(|t| in_range(key, t.first_key(), t.last_key()) && t.may_contain(key))
     }
 
     /// An iterator over merged rows with keys in `(lower, upper)`.
-    pub fn merge_iter(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> MergeIter {
+    pub fn merge_iter(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> MergeIter {
         let mut sources = Vec::new();
         for memtable in &self.memtables {
             let cursor = MemCursor {
@@ -87,14 +109,22 @@ impl ReadSnapshot {
                 reverse,
                 exhausted: false,
             };
-            sources.push(Source { cursor: Cursor::Mem(cursor), head: None, done: false });
+            sources.push(Source {
+                cursor: Cursor::Mem(cursor),
+                head: None,
+                done: false,
+            });
         }
         for table in &self.sstables {
             if !overlaps(table, &lower, &upper) {
                 continue;
             }
             let iter = table.iter(lower.clone(), upper.clone(), reverse);
-            sources.push(Source { cursor: Cursor::Table(Box::new(iter)), head: None, done: false });
+            sources.push(Source {
+                cursor: Cursor::Table(Box::new(iter)),
+                head: None,
+                done: false,
+            });
         }
         MergeIter { sources, reverse }
     }

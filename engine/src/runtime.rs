@@ -175,7 +175,11 @@ pub struct OneshotReceiver<T>(Rc<RefCell<OneshotState<T>>>);
 
 /// A single-threaded one-shot channel (group commit wakes its writers with these).
 pub fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
-    let state = Rc::new(RefCell::new(OneshotState { value: None, waker: None, sender_gone: false }));
+    let state = Rc::new(RefCell::new(OneshotState {
+        value: None,
+        waker: None,
+        sender_gone: false,
+    }));
     (OneshotSender(state.clone()), OneshotReceiver(state))
 }
 
@@ -259,7 +263,9 @@ impl AsyncLock {
             let handed = rx.await;
             assert!(handed.is_some(), "lock hand-over lost");
         }
-        AsyncLockGuard { state: self.state.clone() }
+        AsyncLockGuard {
+            state: self.state.clone(),
+        }
     }
 }
 
@@ -311,7 +317,7 @@ mod tests {
     fn oneshot_delivers_and_reports_a_dropped_sender() {
         run_test(|| async {
             let (tx, rx) = oneshot();
-            let task = spawn(Queue::Flush, async move { rx.await });
+            let task = spawn(Queue::Flush, rx);
             tx.send(5);
             assert_eq!(task.join().await, Some(Some(5)));
             let (tx, rx) = oneshot::<u8>();

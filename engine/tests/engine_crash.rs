@@ -33,7 +33,9 @@ fn item_key(id: u64) -> shoal_engine::types::ItemKey {
 #[test]
 #[ignore = "run by engine_crash_keeps_acknowledged_writes as a child process"]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
+        return;
+    };
     let first: u64 = std::env::var(CHILD_FIRST_ID_ENV).unwrap().parse().unwrap();
     run_test(move || async move {
         let world = World::glommio_at(dir.into());
@@ -46,7 +48,11 @@ fn crash_child() {
                 let mut id = first + writer;
                 loop {
                     let v = Value::N((id as i64).into());
-                    let doc = [("a".to_string(), v.clone()), ("b".to_string(), v.clone()), ("c".to_string(), v)];
+                    let doc = [
+                        ("a".to_string(), v.clone()),
+                        ("b".to_string(), v.clone()),
+                        ("c".to_string(), v),
+                    ];
                     let pad = ("pad".to_string(), Value::S("x".repeat(200)));
                     let row = Row::put_item(id + 1, doc.into_iter().chain([pad]), 0);
                     engine.write(TABLE, &item_key(id), row).await.unwrap();
@@ -75,7 +81,13 @@ impl Rng {
 /// Runs one child until a random moment; returns the ids it acknowledged.
 fn run_child(dir: &std::path::Path, first_id: u64, kill_after: Duration) -> BTreeSet<u64> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_ENV, dir)
         .env(CHILD_FIRST_ID_ENV, first_id.to_string())
         .stdout(Stdio::piped())
@@ -94,7 +106,9 @@ fn run_child(dir: &std::path::Path, first_id: u64, kill_after: Duration) -> BTre
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("child gets ready");
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("child gets ready");
         if line.ends_with("ready") {
             break;
         }
@@ -104,18 +118,27 @@ fn run_child(dir: &std::path::Path, first_id: u64, kill_after: Duration) -> BTre
     unsafe_kill(child.id());
     child.wait().unwrap();
     reader.join().unwrap();
-    rx.try_iter().filter_map(|line| line.strip_prefix("ack ").and_then(|id| id.parse().ok())).collect()
+    rx.try_iter()
+        .filter_map(|line| line.strip_prefix("ack ").and_then(|id| id.parse().ok()))
+        .collect()
 }
 
 fn unsafe_kill(pid: u32) {
-    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success(), "kill -9 works");
 }
 
 #[test]
 fn engine_crash_keeps_acknowledged_writes() {
     let rounds = env_usize("SHOAL_CRASH_ITERATIONS", 6) as u64;
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     eprintln!("crash test seed {seed}");
     let mut rng = Rng(seed);
     let tempdir = tempfile::tempdir().unwrap();
@@ -125,8 +148,14 @@ fn engine_crash_keeps_acknowledged_writes() {
         let first_id = round * 10_000_000;
         let kill_after = Duration::from_millis(50 + rng.below(600));
         let acked = run_child(&dir, first_id, kill_after);
-        assert!(!acked.is_empty() || kill_after < Duration::from_millis(100), "child made progress");
-        eprintln!("round {round}: killed after {kill_after:?}, {} writes acknowledged", acked.len());
+        assert!(
+            !acked.is_empty() || kill_after < Duration::from_millis(100),
+            "child made progress"
+        );
+        eprintln!(
+            "round {round}: killed after {kill_after:?}, {} writes acknowledged",
+            acked.len()
+        );
         acked_total.extend(acked);
         let expected = acked_total.clone();
         let dir = dir.clone();
@@ -135,12 +164,21 @@ fn engine_crash_keeps_acknowledged_writes() {
             let engine = world.open().await;
             for id in &expected {
                 let got = engine.get(TABLE, &item_key(*id)).await.unwrap();
-                let got = got.unwrap_or_else(|| panic!("acknowledged write {id} lost (seed {seed})"));
+                let got =
+                    got.unwrap_or_else(|| panic!("acknowledged write {id} lost (seed {seed})"));
                 let v = Value::N((*id as i64).into());
-                assert_eq!((&got["a"], &got["b"], &got["c"]), (&v, &v, &v), "write {id} half-applied");
+                assert_eq!(
+                    (&got["a"], &got["b"], &got["c"]),
+                    (&v, &v, &v),
+                    "write {id} half-applied"
+                );
             }
             engine.close().await.unwrap();
         });
     }
-    assert!(acked_total.len() > 100, "the rounds acknowledged enough writes: {}", acked_total.len());
+    assert!(
+        acked_total.len() > 100,
+        "the rounds acknowledged enough writes: {}",
+        acked_total.len()
+    );
 }

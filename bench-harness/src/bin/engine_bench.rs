@@ -107,7 +107,9 @@ fn item_key(i: u64) -> ItemKey {
 
 /// A cheap stable token (the node will use its own hash; the engine does not care).
 fn xxhash_rust_token(partition: &str) -> u64 {
-    partition.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    partition.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 struct Rng(u64);
@@ -150,7 +152,13 @@ async fn put_phase(engine: &Engine, args: &Args, first: u64, name: &str) -> Phas
     Phase::from(name, &hist, start.elapsed().as_secs_f64())
 }
 
-async fn get_phase(engine: &Engine, records: u64, gets: u64, concurrency: u64, name: &str) -> Phase {
+async fn get_phase(
+    engine: &Engine,
+    records: u64,
+    gets: u64,
+    concurrency: u64,
+    name: &str,
+) -> Phase {
     let hist = Rc::new(RefCell::new(histogram()));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -203,9 +211,14 @@ async fn scan_phase(engine: &Engine) -> Phase {
 }
 
 async fn open(args: &Args, config: EngineConfig) -> Engine {
-    let (engine, _) = Engine::open(Disk::glommio(), &args.dir, config, Clock::System).await.expect("open engine");
+    let (engine, _) = Engine::open(Disk::glommio(), &args.dir, config, Clock::System)
+        .await
+        .expect("open engine");
     if !engine.tables().contains(&1) {
-        engine.create_table(1, TableOptions::default()).await.expect("create table");
+        engine
+            .create_table(1, TableOptions::default())
+            .await
+            .expect("create table");
     }
     engine
 }
@@ -235,11 +248,22 @@ async fn run(args: Args) -> Vec<String> {
     let small = config.clone().block_cache_bytes(1 << 20);
     let engine = open(&args, small.clone()).await;
     let uncached_gets = (args.gets / 2).max(args.readers);
-    phases.push(get_phase(&engine, args.records, uncached_gets, args.readers, "get_sstable_uncached").await);
+    phases.push(
+        get_phase(
+            &engine,
+            args.records,
+            uncached_gets,
+            args.readers,
+            "get_sstable_uncached",
+        )
+        .await,
+    );
 
     // Overwrite everything twice in small memtables, so size-tiered compaction has work.
     engine.clone().close().await.expect("close");
-    let churn = small.memtable_bytes(16 << 20).memtables_total_bytes(48 << 20);
+    let churn = small
+        .memtable_bytes(16 << 20)
+        .memtables_total_bytes(48 << 20);
     let engine = open(&args, churn).await;
     for round in 1..=2 {
         put_phase(&engine, &args, round * args.records, "overwrite").await;
@@ -250,9 +274,22 @@ async fn run(args: Args) -> Vec<String> {
     let idle = get_phase(&engine, args.records, args.gets / 4, 8, "get_idle").await;
     let compaction = {
         let engine2 = engine.clone();
-        let major = spawn(Queue::Compaction, async move { engine2.compact_table_fully(1).await });
-        let during = get_phase(&engine, args.records, args.gets / 4, 8, "get_during_compaction").await;
-        major.join().await.expect("compaction task").expect("compaction");
+        let major = spawn(Queue::Compaction, async move {
+            engine2.compact_table_fully(1).await
+        });
+        let during = get_phase(
+            &engine,
+            args.records,
+            args.gets / 4,
+            8,
+            "get_during_compaction",
+        )
+        .await;
+        major
+            .join()
+            .await
+            .expect("compaction task")
+            .expect("compaction");
         during
     };
     phases.push(idle);
@@ -267,11 +304,20 @@ async fn run(args: Args) -> Vec<String> {
     lines.push(format!(
         "{{\"write_amplification\":{wa:.2},\"files_after_major_compaction\":{files},\"memtable_bytes\":{memtable_bytes},\"bloom_and_index_bytes\":{index_bytes},\"acknowledged_puts\":{log_flushes}}}"
     ));
-    println!("{:<24} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9}", "phase", "ops", "ops/s", "p50 µs", "p99 µs", "p999 µs", "max µs");
+    println!(
+        "{:<24} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9}",
+        "phase", "ops", "ops/s", "p50 µs", "p99 µs", "p999 µs", "max µs"
+    );
     for p in &phases {
         println!(
             "{:<24} {:>10} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
-            p.name, p.ops, p.rate(), p.p50_us, p.p99_us, p.p999_us, p.max_us
+            p.name,
+            p.ops,
+            p.rate(),
+            p.p50_us,
+            p.p99_us,
+            p.p999_us,
+            p.max_us
         );
     }
     println!("write amplification (SSTable bytes written / flushed): {wa:.2}");
@@ -287,7 +333,8 @@ fn main() {
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).expect("create bench dir");
     }
-    let lines = runtime::run_on_new_executor("engine-bench", args.cpu, move || run(args)).expect("executor");
+    let lines = runtime::run_on_new_executor("engine-bench", args.cpu, move || run(args))
+        .expect("executor");
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).expect("create out dir");
     }

@@ -32,20 +32,36 @@ pub async fn compact(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -
     let inputs = id_set(&choice.inputs);
     table.compacting.borrow_mut().extend(inputs.iter().copied());
     let result = run(engine, table, choice).await;
-    table.compacting.borrow_mut().retain(|id| !inputs.contains(id));
+    table
+        .compacting
+        .borrow_mut()
+        .retain(|id| !inputs.contains(id));
     result
 }
 
 async fn run(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -> Result<()> {
     let inputs = id_set(&choice.inputs);
-    let files: Vec<LiveFile> = table.files.borrow().iter().filter(|f| inputs.contains(&f.meta.id)).cloned().collect();
+    let files: Vec<LiveFile> = table
+        .files
+        .borrow()
+        .iter()
+        .filter(|f| inputs.contains(&f.meta.id))
+        .cloned()
+        .collect();
     assert_eq!(files.len(), inputs.len(), "every input of a choice is live");
-    let merged = ReadSnapshot { memtables: Vec::new(), sstables: files.iter().map(|f| f.reader.clone()).collect() };
+    let merged = ReadSnapshot {
+        memtables: Vec::new(),
+        sstables: files.iter().map(|f| f.reader.clone()).collect(),
+    };
     let mut outputs: Vec<FileMeta> = Vec::new();
     let written = merge_into_outputs(engine, table, choice, &merged, &mut outputs).await;
     if let Err(error) = written {
         for meta in &outputs {
-            let _ = engine.shared.disk.remove(&sstable_path(&engine.shared.dir, meta.id)).await;
+            let _ = engine
+                .shared
+                .disk
+                .remove(&sstable_path(&engine.shared.dir, meta.id))
+                .await;
         }
         return Err(error);
     }
@@ -71,11 +87,22 @@ async fn merge_into_outputs(
     let inputs = id_set(&choice.inputs);
     let others = {
         let snapshot = table.snapshot();
-        let sstables = snapshot.sstables.into_iter().filter(|t| !inputs.contains(&t.table_id())).collect();
-        ReadSnapshot { memtables: snapshot.memtables, sstables }
+        let sstables = snapshot
+            .sstables
+            .into_iter()
+            .filter(|t| !inputs.contains(&t.table_id()))
+            .collect();
+        ReadSnapshot {
+            memtables: snapshot.memtables,
+            sstables,
+        }
     };
     let expected_keys: usize = merged.sstables.iter().map(|t| t.entries() as usize).sum();
-    let mut iter = merged.merge_iter(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, false);
+    let mut iter = merged.merge_iter(
+        std::ops::Bound::Unbounded,
+        std::ops::Bound::Unbounded,
+        false,
+    );
     let mut output: Option<OutputTable> = None;
     let mut partition: Option<(Vec<u8>, u64)> = None;
     while let Some((key, mut row)) = iter.next().await? {
@@ -91,10 +118,15 @@ async fn merge_into_outputs(
         if !empty {
             let out = match &mut output {
                 Some(out) => out,
-                None => output.insert(OutputTable::create(engine, next_file_id(engine), expected_keys).await?),
+                None => output.insert(
+                    OutputTable::create(engine, next_file_id(engine), expected_keys).await?,
+                ),
             };
             out.add(&key, &row).await?;
-            if choice.split_bytes.is_some_and(|limit| out.bytes_added >= limit) {
+            if choice
+                .split_bytes
+                .is_some_and(|limit| out.bytes_added >= limit)
+            {
                 finish_output(engine, output.take(), choice.output_level, outputs).await?;
             }
         }
@@ -103,16 +135,30 @@ async fn merge_into_outputs(
     finish_output(engine, output, choice.output_level, outputs).await
 }
 
-async fn finish_output(engine: &Engine, output: Option<OutputTable>, level: u32, outputs: &mut Vec<FileMeta>) -> Result<()> {
+async fn finish_output(
+    engine: &Engine,
+    output: Option<OutputTable>,
+    level: u32,
+    outputs: &mut Vec<FileMeta>,
+) -> Result<()> {
     let Some(output) = output else { return Ok(()) };
     let id = output.id;
     if output.is_empty() {
         return Ok(());
     }
     // Recorded before finishing so a failed finish still removes the partial file.
-    outputs.push(FileMeta { id, level, file_bytes: 0, first_key: Vec::new(), last_key: Vec::new() });
+    outputs.push(FileMeta {
+        id,
+        level,
+        file_bytes: 0,
+        first_key: Vec::new(),
+        last_key: Vec::new(),
+    });
     let meta = output.finish(level).await?;
-    EngineMetrics::add(&engine.shared.metrics.compaction_write_bytes, meta.file_bytes);
+    EngineMetrics::add(
+        &engine.shared.metrics.compaction_write_bytes,
+        meta.file_bytes,
+    );
     *outputs.last_mut().expect("pushed above") = meta;
     Ok(())
 }
@@ -120,9 +166,12 @@ async fn finish_output(engine: &Engine, output: Option<OutputTable>, level: u32,
 /// For a partition header key, the prefix shared by every key of its partition.
 fn header_prefix(key: &[u8]) -> Option<&[u8]> {
     match key.split_last() {
-        Some((&MARKER_PARTITION_HEADER, prefix)) if crate::types::ItemKey::decode(key).is_ok_and(|k| {
-            matches!(k, crate::types::DecodedKey::PartitionHeader { .. })
-        }) => Some(prefix),
+        Some((&MARKER_PARTITION_HEADER, prefix))
+            if crate::types::ItemKey::decode(key)
+                .is_ok_and(|k| matches!(k, crate::types::DecodedKey::PartitionHeader { .. })) =>
+        {
+            Some(prefix)
+        }
         _ => None,
     }
 }
@@ -130,22 +179,34 @@ fn header_prefix(key: &[u8]) -> Option<&[u8]> {
 /// Whether tombstones under `key` may be dropped: nothing outside the compaction may hold a
 /// version they shadow.
 fn may_purge(others: &ReadSnapshot, key: &[u8]) -> bool {
-    let Some(prefix) = header_prefix(key) else { return !others.may_contain(key) };
+    let Some(prefix) = header_prefix(key) else {
+        return !others.may_contain(key);
+    };
     let upper = prefix_successor(prefix);
     let upper_bound = match &upper {
         Some(upper) => std::ops::Bound::Excluded(upper.as_slice()),
         None => std::ops::Bound::Unbounded,
     };
     let lower = std::ops::Bound::Included(prefix);
-    let in_memtables = others.memtables.iter().any(|m| !m.range_chunk(lower, upper_bound, false, 1).is_empty());
-    let in_tables = others.sstables.iter().any(|t| {
-        t.last_key() >= prefix && upper.as_deref().is_none_or(|u| t.first_key() < u)
-    });
+    let in_memtables = others
+        .memtables
+        .iter()
+        .any(|m| !m.range_chunk(lower, upper_bound, false, 1).is_empty());
+    let in_tables = others
+        .sstables
+        .iter()
+        .any(|t| t.last_key() >= prefix && upper.as_deref().is_none_or(|u| t.first_key() < u));
     !in_memtables && !in_tables
 }
 
 /// Swaps inputs for outputs in one manifest snapshot, then deletes the inputs.
-async fn install(engine: &Engine, table: &Rc<TableState>, choice: &Choice, inputs: &[LiveFile], outputs: Vec<FileMeta>) -> Result<()> {
+async fn install(
+    engine: &Engine,
+    table: &Rc<TableState>,
+    choice: &Choice,
+    inputs: &[LiveFile],
+    outputs: Vec<FileMeta>,
+) -> Result<()> {
     let shared = &engine.shared;
     let mut readers = Vec::new();
     for meta in &outputs {
@@ -165,11 +226,20 @@ async fn install(engine: &Engine, table: &Rc<TableState>, choice: &Choice, input
     {
         let mut files = table.files.borrow_mut();
         files.retain(|f| !input_ids.contains(&f.meta.id));
-        files.extend(outputs.into_iter().zip(readers).map(|(meta, reader)| LiveFile { meta, reader }));
+        files.extend(
+            outputs
+                .into_iter()
+                .zip(readers)
+                .map(|(meta, reader)| LiveFile { meta, reader }),
+        );
     }
     if choice.output_level >= 2 {
         let from = choice.output_level - 1;
-        let last = inputs.iter().filter(|f| f.meta.level == from).map(|f| f.meta.last_key.clone()).max();
+        let last = inputs
+            .iter()
+            .filter(|f| f.meta.level == from)
+            .map(|f| f.meta.last_key.clone())
+            .max();
         if let Some(last) = last {
             table.level_cursor.borrow_mut().insert(from, last);
         }
