@@ -79,21 +79,17 @@ impl BlockCache {
             hits: 0,
             misses: 0,
         };
-        BlockCache {
-            inner: Rc::new(RefCell::new(cache)),
-        }
+        BlockCache { inner: Rc::new(RefCell::new(cache)) }
     }
 
     /// The block at `offset` of table `table_id`, if cached; a hit marks it referenced.
     pub fn get(&self, table_id: u64, offset: u64) -> Option<Rc<Block>> {
         let mut cache = self.inner.borrow_mut();
         let found = cache.map.get(&(table_id, offset)).copied();
-        let block = found
-            .and_then(|index| cache.slots.get_mut(index)?.as_mut())
-            .map(|slot| {
-                slot.referenced = true;
-                slot.block.clone()
-            });
+        let block = found.and_then(|index| cache.slots.get_mut(index)?.as_mut()).map(|slot| {
+            slot.referenced = true;
+            slot.block.clone()
+        });
         match block {
             Some(_) => cache.hits += 1,
             None => cache.misses += 1,
@@ -114,28 +110,16 @@ impl BlockCache {
         while cache.bytes + charge > cache.capacity {
             cache.evict_one();
         }
-        cache.place(Slot {
-            key,
-            block,
-            charge,
-            referenced: false,
-        });
-        assert!(
-            cache.bytes <= cache.capacity,
-            "cache over capacity after insert"
-        );
+        cache.place(Slot { key, block, charge, referenced: false });
+        assert!(cache.bytes <= cache.capacity, "cache over capacity after insert");
     }
 
     /// Drops every block of `table_id` (its file was deleted). O(slots): called once per
     /// deleted table, not per read.
     pub fn remove_table(&self, table_id: u64) {
         let mut cache = self.inner.borrow_mut();
-        let keys: Vec<CacheKey> = cache
-            .map
-            .keys()
-            .filter(|key| key.0 == table_id)
-            .copied()
-            .collect();
+        let keys: Vec<CacheKey> =
+            cache.map.keys().filter(|key| key.0 == table_id).copied().collect();
         for key in keys {
             cache.remove(key);
         }
@@ -159,11 +143,7 @@ impl ClockCache {
         let Some(index) = self.map.remove(&key) else {
             return;
         };
-        let slot = self
-            .slots
-            .get_mut(index)
-            .and_then(Option::take)
-            .expect("mapped slot is full");
+        let slot = self.slots.get_mut(index).and_then(Option::take).expect("mapped slot is full");
         self.bytes -= slot.charge;
         self.free.push(index);
     }
@@ -200,10 +180,7 @@ impl ClockCache {
                 self.slots.len() - 1
             }
         };
-        let target = self
-            .slots
-            .get_mut(index)
-            .expect("free index within the ring");
+        let target = self.slots.get_mut(index).expect("free index within the ring");
         assert!(target.is_none(), "free slot is empty");
         *target = Some(slot);
         self.map.insert(key, index);
@@ -250,14 +227,9 @@ mod tests {
             let stats = cache.stats();
             assert!(stats.bytes <= capacity, "{stats:?}");
         }
-        let present = (0..100)
-            .filter(|&offset| cache.get(7, offset).is_some())
-            .count();
+        let present = (0..100).filter(|&offset| cache.get(7, offset).is_some()).count();
         assert_eq!(present, 10);
-        assert!(
-            (90..100).all(|offset| cache.get(7, offset).is_some()),
-            "newest stay"
-        );
+        assert!((90..100).all(|offset| cache.get(7, offset).is_some()), "newest stay");
     }
 
     #[test]
@@ -269,10 +241,7 @@ mod tests {
         assert!(cache.get(1, 0).is_some());
         cache.insert(1, 3, block(1000));
         assert!(cache.get(1, 0).is_some(), "the referenced entry survived");
-        assert!(
-            cache.get(1, 1).is_none(),
-            "the first unreferenced entry went"
-        );
+        assert!(cache.get(1, 1).is_none(), "the first unreferenced entry went");
         assert!(cache.get(1, 2).is_some() && cache.get(1, 3).is_some());
     }
 
@@ -288,11 +257,7 @@ mod tests {
         assert!((0..5).all(|offset| cache.get(2, offset).is_some()));
         assert_eq!(cache.stats().bytes, 5 * charge(10));
         cache.insert(3, 0, block(10));
-        assert_eq!(
-            cache.inner.borrow().slots.len(),
-            10,
-            "freed slots are reused"
-        );
+        assert_eq!(cache.inner.borrow().slots.len(), 10, "freed slots are reused");
     }
 
     #[test]
@@ -305,10 +270,6 @@ mod tests {
         small.insert(1, 1, block(5000));
         assert!(small.get(1, 0).is_some() && small.get(1, 1).is_none());
         small.insert(1, 0, block(10));
-        assert_eq!(
-            small.stats().bytes,
-            charge(10),
-            "replacing does not double-charge"
-        );
+        assert_eq!(small.stats().bytes, charge(10), "replacing does not double-charge");
     }
 }

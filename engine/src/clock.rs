@@ -27,9 +27,7 @@ impl Clock {
     pub fn now_ms(&self) -> u64 {
         match self {
             Clock::System => {
-                let since = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
+                let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
             }
             Clock::Manual(now) => now.get(),
@@ -40,9 +38,7 @@ impl Clock {
     pub fn now_micros(&self) -> u64 {
         match self {
             Clock::System => {
-                let since = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
+                let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
             }
             Clock::Manual(now) => now.get().saturating_mul(1000),

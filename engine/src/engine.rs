@@ -95,10 +95,7 @@ impl Engine {
         config: EngineConfig,
         clock: Clock,
     ) -> Result<(Engine, OpenReport)> {
-        config.validate().map_err(|e| Error::Invalid {
-            what: "config",
-            reason: e.to_string(),
-        })?;
+        config.validate().map_err(|e| Error::Invalid { what: "config", reason: e.to_string() })?;
         disk.create_dir_all(dir).await?;
         disk.prime_io_probe(dir).await?;
         let state = manifest::load(&disk, dir).await?.unwrap_or_default();
@@ -117,23 +114,13 @@ impl Engine {
             },
             ..CommitLogOptions::default()
         };
-        let replay_from = LogPosition {
-            segment: state.log_replay_segment,
-            offset: 0,
-        };
+        let replay_from = LogPosition { segment: state.log_replay_segment, offset: 0 };
         let mut replayed = 0_u64;
-        let (log, replay) = CommitLog::open(
-            disk.clone(),
-            log_dir,
-            options,
-            replay_from,
-            |pos, payload| {
+        let (log, replay) =
+            CommitLog::open(disk.clone(), log_dir, options, replay_from, |pos, payload| {
                 let (table, key, row) = decode_record(payload)?;
                 if let Some(table) = tables.get(&table) {
-                    if matches!(
-                        ItemKey::decode(&key),
-                        Ok(DecodedKey::PartitionHeader { .. })
-                    ) {
+                    if matches!(ItemKey::decode(&key), Ok(DecodedKey::PartitionHeader { .. })) {
                         table.active.borrow().note_partition_header();
                     }
                     table.active.borrow().apply(&key, row, pos.segment);
@@ -143,9 +130,8 @@ impl Engine {
                 }
                 replayed += 1;
                 Ok(())
-            },
-        )
-        .await?;
+            })
+            .await?;
         report.replayed_records = replayed;
         report.torn_tail = replay.torn_tail.clone();
 
@@ -167,9 +153,7 @@ impl Engine {
             closed: Cell::new(false),
             metrics: EngineMetrics::default(),
         };
-        let engine = Engine {
-            shared: Rc::new(shared),
-        };
+        let engine = Engine { shared: Rc::new(shared) };
         engine.schedule_flush();
         engine.schedule_compaction();
         Ok((engine, report))
@@ -185,19 +169,10 @@ impl Engine {
             return Err(Error::TableExists(id));
         }
         let mut next = self.shared.manifest.borrow().clone();
-        next.tables.insert(
-            id,
-            TableManifest {
-                strategy: options.strategy,
-                files: Vec::new(),
-            },
-        );
+        next.tables.insert(id, TableManifest { strategy: options.strategy, files: Vec::new() });
         manifest::store(&self.shared.disk, &self.shared.dir, &next).await?;
         crate::flush::install_manifest(self, next);
-        self.shared
-            .tables
-            .borrow_mut()
-            .insert(id, Rc::new(TableState::new(id, options)));
+        self.shared.tables.borrow_mut().insert(id, Rc::new(TableState::new(id, options)));
         Ok(())
     }
 
@@ -232,12 +207,7 @@ impl Engine {
     }
 
     pub(crate) fn table(&self, id: u32) -> Result<Rc<TableState>> {
-        self.shared
-            .tables
-            .borrow()
-            .get(&id)
-            .cloned()
-            .ok_or(Error::UnknownTable(id))
+        self.shared.tables.borrow().get(&id).cloned().ok_or(Error::UnknownTable(id))
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -245,9 +215,7 @@ impl Engine {
             return Err(Error::Closed);
         }
         match &*self.shared.failure.borrow() {
-            Some(reason) => Err(Error::WritesStopped {
-                reason: reason.clone(),
-            }),
+            Some(reason) => Err(Error::WritesStopped { reason: reason.clone() }),
             None => Ok(()),
         }
     }
@@ -275,8 +243,7 @@ impl Engine {
         ts: u64,
     ) -> Result<()> {
         let key = crate::types::key::partition_header_key(token, partition);
-        self.write_encoded(table, key, Row::delete_item(ts), true)
-            .await
+        self.write_encoded(table, key, Row::delete_item(ts), true).await
     }
 
     async fn write_encoded(
@@ -292,12 +259,7 @@ impl Engine {
         self.wait_for_memtable_room().await?;
         let record = encode_record(table_id, &key, &row);
         let lower = self.shared.log.current_position().segment;
-        *self
-            .shared
-            .inflight_segments
-            .borrow_mut()
-            .entry(lower)
-            .or_default() += 1;
+        *self.shared.inflight_segments.borrow_mut().entry(lower).or_default() += 1;
         let appended = self.shared.log.append(&record).await;
         self.end_inflight(lower);
         let position = match appended {
@@ -316,10 +278,7 @@ impl Engine {
             active.apply(&key, row, position.segment);
             active.approximate_bytes()
         };
-        self.shared
-            .metrics
-            .writes
-            .set(self.shared.metrics.writes.get() + 1);
+        self.shared.metrics.writes.set(self.shared.metrics.writes.get() + 1);
         self.shared
             .metrics
             .user_bytes
@@ -332,9 +291,7 @@ impl Engine {
 
     fn end_inflight(&self, lower: u64) {
         let mut inflight = self.shared.inflight_segments.borrow_mut();
-        let count = inflight
-            .get_mut(&lower)
-            .expect("in-flight write was registered");
+        let count = inflight.get_mut(&lower).expect("in-flight write was registered");
         *count -= 1;
         if *count == 0 {
             inflight.remove(&lower);
@@ -358,13 +315,8 @@ impl Engine {
     /// Memtables past their total budget make writers wait for flushes (backpressure).
     async fn wait_for_memtable_room(&self) -> Result<()> {
         loop {
-            let total: usize = self
-                .shared
-                .tables
-                .borrow()
-                .values()
-                .map(|t| t.memtable_bytes())
-                .sum();
+            let total: usize =
+                self.shared.tables.borrow().values().map(|t| t.memtable_bytes()).sum();
             if total < self.shared.config.memtables_total_bytes {
                 return Ok(());
             }
@@ -378,9 +330,7 @@ impl Engine {
 
     fn seal_largest(&self) {
         let tables = self.shared.tables.borrow();
-        let largest = tables
-            .values()
-            .max_by_key(|t| t.active.borrow().approximate_bytes());
+        let largest = tables.values().max_by_key(|t| t.active.borrow().approximate_bytes());
         if let Some(table) = largest {
             table.seal_active();
         }
@@ -391,13 +341,7 @@ impl Engine {
     pub(crate) fn log_checkpoint(&self, except: Option<&Rc<crate::memtable::Memtable>>) -> u64 {
         let tables = self.shared.tables.borrow();
         let memtables = tables.values().filter_map(|t| t.min_log_segment(except));
-        let inflight = self
-            .shared
-            .inflight_segments
-            .borrow()
-            .keys()
-            .next()
-            .copied();
+        let inflight = self.shared.inflight_segments.borrow().keys().next().copied();
         let current = self.shared.log.current_position().segment;
         memtables.chain(inflight).fold(current, u64::min)
     }
@@ -412,20 +356,13 @@ impl Engine {
         }
         self.schedule_flush();
         loop {
-            let pending = self
-                .shared
-                .tables
-                .borrow()
-                .values()
-                .any(|t| !t.sealed.borrow().is_empty());
+            let pending =
+                self.shared.tables.borrow().values().any(|t| !t.sealed.borrow().is_empty());
             if !pending {
                 return Ok(());
             }
             if let Some(reason) = self.shared.metrics.last_flush_error.borrow().clone() {
-                return Err(Error::Invalid {
-                    what: "flush",
-                    reason,
-                });
+                return Err(Error::Invalid { what: "flush", reason });
             }
             let wait = self.shared.flush_done.wait();
             wait.await;
@@ -481,13 +418,7 @@ impl Engine {
 
     /// Releases commit-log segments below the stored checkpoint.
     pub(crate) async fn release_log(&self, checkpoint: u64) -> Result<()> {
-        self.shared
-            .log
-            .release_before(LogPosition {
-                segment: checkpoint,
-                offset: 0,
-            })
-            .await
+        self.shared.log.release_before(LogPosition { segment: checkpoint, offset: 0 }).await
     }
 
     /// Opens a freshly written SSTable for reading.
@@ -551,10 +482,7 @@ impl Engine {
     pub fn table_files(&self, table: u32) -> Result<Vec<(u64, u32, u64)>> {
         let table = self.table(table)?;
         let files = table.files.borrow();
-        Ok(files
-            .iter()
-            .map(|f| (f.meta.id, f.meta.level, f.meta.file_bytes))
-            .collect())
+        Ok(files.iter().map(|f| (f.meta.id, f.meta.level, f.meta.file_bytes)).collect())
     }
 }
 
@@ -566,19 +494,11 @@ async fn open_tables(
 ) -> Result<BTreeMap<u32, Rc<TableState>>> {
     let mut tables = BTreeMap::new();
     for (id, entry) in &state.tables {
-        let table = TableState::new(
-            *id,
-            TableOptions {
-                strategy: entry.strategy,
-            },
-        );
+        let table = TableState::new(*id, TableOptions { strategy: entry.strategy });
         for meta in &entry.files {
             let path = sstable_path(dir, meta.id);
             let reader = Sstable::open(disk, &path, meta.id, cache.clone()).await?;
-            table.files.borrow_mut().push(LiveFile {
-                meta: meta.clone(),
-                reader,
-            });
+            table.files.borrow_mut().push(LiveFile { meta: meta.clone(), reader });
         }
         tables.insert(*id, Rc::new(table));
     }
@@ -588,11 +508,8 @@ async fn open_tables(
 /// Removes SSTable files that no manifest names: outputs of a flush or compaction that
 /// crashed before its manifest snapshot, or inputs whose deletion a crash interrupted.
 async fn remove_orphans(disk: &Disk, dir: &Path, state: &ManifestState) -> Result<usize> {
-    let live: HashSet<u64> = state
-        .tables
-        .values()
-        .flat_map(|t| t.files.iter().map(|f| f.id))
-        .collect();
+    let live: HashSet<u64> =
+        state.tables.values().flat_map(|t| t.files.iter().map(|f| f.id)).collect();
     let mut removed = 0;
     for name in disk.list(dir).await? {
         let Some(id) = sstable_id(&name) else {

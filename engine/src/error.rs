@@ -120,18 +120,11 @@ impl Error {
 
     /// Shorthand for [`Error::Decode`].
     pub fn decode(what: &'static str, reason: impl Into<String>) -> Self {
-        Error::Decode {
-            what,
-            reason: reason.into(),
-        }
+        Error::Decode { what, reason: reason.into() }
     }
 
     /// Shorthand for [`Error::Corrupt`].
     pub fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
-        Error::Corrupt {
-            path: path.into(),
-            offset,
-            reason: reason.into(),
-        }
+        Error::Corrupt { path: path.into(), offset, reason: reason.into() }
     }
 }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::manifest::{self, sstable_path, FileMeta};
-use crate::memtable::{Memtable, MemtableRead};
+use crate::memtable::Memtable;
 use crate::metrics::EngineMetrics;
 use crate::runtime;
 use crate::sstable::SstableWriter;
@@ -61,19 +61,8 @@ impl OutputTable {
         }
         self.last_key = key.to_vec();
         self.bytes_added += (key.len() + bytes.len()) as u64;
-        let newest = row
-            .max_ts()
-            .into_iter()
-            .chain(row.tombstone)
-            .max()
-            .unwrap_or(0);
-        let oldest = row
-            .cells
-            .values()
-            .map(|c| c.ts)
-            .chain(row.tombstone)
-            .min()
-            .unwrap_or(0);
+        let newest = row.max_ts().into_iter().chain(row.tombstone).max().unwrap_or(0);
+        let oldest = row.cells.values().map(|c| c.ts).chain(row.tombstone).min().unwrap_or(0);
         self.min_ts = self.min_ts.min(oldest);
         self.max_ts = self.max_ts.max(newest);
         Ok(())
@@ -90,9 +79,7 @@ impl OutputTable {
         properties.extend_from_slice(&self.min_ts.to_le_bytes());
         properties.extend_from_slice(&self.max_ts.to_le_bytes());
         let info = self.writer.finish(&properties).await?;
-        let first_key = self
-            .first_key
-            .expect("finish is called on non-empty tables only");
+        let first_key = self.first_key.expect("finish is called on non-empty tables only");
         Ok(FileMeta {
             id: self.id,
             level,
@@ -107,10 +94,7 @@ impl OutputTable {
 /// [`OutputTable::finish`]: min_ts u64 LE, max_ts u64 LE). `u64::MAX` if absent, which only
 /// disables the read path's early stop.
 pub(crate) fn table_max_ts(table: &crate::sstable::Sstable) -> u64 {
-    let raw = table
-        .properties()
-        .get(8..16)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok());
+    let raw = table.properties().get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok());
     raw.map_or(u64::MAX, u64::from_le_bytes)
 }
 
@@ -154,11 +138,7 @@ pub(crate) async fn flush_memtable(
     next.log_replay_segment = checkpoint;
     let dropped = table.dropped.get() || !next.tables.contains_key(&table.id);
     if let (Some(meta), false) = (&meta, dropped) {
-        next.tables
-            .get_mut(&table.id)
-            .expect("table checked above")
-            .files
-            .push(meta.clone());
+        next.tables.get_mut(&table.id).expect("table checked above").files.push(meta.clone());
     }
     manifest::store(&shared.disk, &shared.dir, &next).await?;
     // From here to the end of the block: no await, so readers see the table and lose the
@@ -168,10 +148,7 @@ pub(crate) async fn flush_memtable(
         EngineMetrics::add(&shared.metrics.flush_bytes, meta.file_bytes);
         table.files.borrow_mut().push(LiveFile { meta, reader });
     }
-    table
-        .sealed
-        .borrow_mut()
-        .retain(|m| !Rc::ptr_eq(m, memtable));
+    table.sealed.borrow_mut().retain(|m| !Rc::ptr_eq(m, memtable));
     EngineMetrics::add(&shared.metrics.flushes, 1);
     drop(_guard);
     engine.release_log(checkpoint).await
@@ -193,12 +170,8 @@ async fn write_memtable(engine: &Engine, id: u64, memtable: &Memtable) -> Result
             std::ops::Bound::Excluded(key) => std::ops::Bound::Excluded(key.as_slice()),
             _ => std::ops::Bound::Unbounded,
         };
-        let chunk = memtable.range_chunk(
-            bound,
-            std::ops::Bound::Unbounded,
-            false,
-            FLUSH_CHUNK_ENTRIES,
-        );
+        let chunk =
+            memtable.range_chunk(bound, std::ops::Bound::Unbounded, false, FLUSH_CHUNK_ENTRIES);
         let done = chunk.len() < FLUSH_CHUNK_ENTRIES;
         for (key, row) in &chunk {
             output.add(key, row).await?;

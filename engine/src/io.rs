@@ -107,9 +107,9 @@ impl Disk {
     /// The backend's error.
     pub async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         match self {
-            Disk::Glommio => glommio::io::rename(from, to)
-                .await
-                .map_err(|e| Error::io("rename", from, e.into())),
+            Disk::Glommio => {
+                glommio::io::rename(from, to).await.map_err(|e| Error::io("rename", from, e.into()))
+            }
             Disk::Memory(mem) => mem.rename(from, to),
         }
     }
@@ -120,9 +120,9 @@ impl Disk {
     /// The backend's error (a missing file is an error).
     pub async fn remove(&self, path: &Path) -> Result<()> {
         match self {
-            Disk::Glommio => glommio::io::remove(path)
-                .await
-                .map_err(|e| Error::io("remove", path, e.into())),
+            Disk::Glommio => {
+                glommio::io::remove(path).await.map_err(|e| Error::io("remove", path, e.into()))
+            }
             Disk::Memory(mem) => mem.remove(path),
         }
     }
@@ -222,15 +222,8 @@ impl DiskFile {
     /// # Errors
     /// The backend's error; ENOSPC becomes [`Error::DiskFull`].
     pub async fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
-        assert!(
-            offset.is_multiple_of(IO_ALIGN as u64),
-            "unaligned write offset {offset}"
-        );
-        assert!(
-            data.len().is_multiple_of(IO_ALIGN),
-            "unaligned write length {}",
-            data.len()
-        );
+        assert!(offset.is_multiple_of(IO_ALIGN as u64), "unaligned write offset {offset}");
+        assert!(data.len().is_multiple_of(IO_ALIGN), "unaligned write length {}", data.len());
         match self {
             DiskFile::Glommio(f) => f.write_at(offset, data).await,
             DiskFile::Memory(f) => f.write_at(offset, data),
@@ -244,11 +237,9 @@ impl DiskFile {
     /// must not retry as if nothing happened.
     pub async fn fdatasync(&self) -> Result<()> {
         match self {
-            DiskFile::Glommio(f) => f
-                .file
-                .fdatasync()
-                .await
-                .map_err(|e| Error::io("fdatasync", &f.path, e.into())),
+            DiskFile::Glommio(f) => {
+                f.file.fdatasync().await.map_err(|e| Error::io("fdatasync", &f.path, e.into()))
+            }
             DiskFile::Memory(f) => f.fdatasync(),
         }
     }
@@ -259,11 +250,9 @@ impl DiskFile {
     /// The backend's error.
     pub async fn len(&self) -> Result<u64> {
         match self {
-            DiskFile::Glommio(f) => f
-                .file
-                .file_size()
-                .await
-                .map_err(|e| Error::io("file_size", &f.path, e.into())),
+            DiskFile::Glommio(f) => {
+                f.file.file_size().await.map_err(|e| Error::io("file_size", &f.path, e.into()))
+            }
             DiskFile::Memory(f) => Ok(f.len()),
         }
     }
@@ -274,11 +263,9 @@ impl DiskFile {
     /// The backend's error.
     pub async fn truncate(&self, len: u64) -> Result<()> {
         match self {
-            DiskFile::Glommio(f) => f
-                .file
-                .truncate(len)
-                .await
-                .map_err(|e| Error::io("truncate", &f.path, e.into())),
+            DiskFile::Glommio(f) => {
+                f.file.truncate(len).await.map_err(|e| Error::io("truncate", &f.path, e.into()))
+            }
             DiskFile::Memory(f) => f.truncate(len),
         }
     }
@@ -291,10 +278,7 @@ impl DiskFile {
         match self {
             DiskFile::Glommio(f) => {
                 let path = f.path;
-                f.file
-                    .close()
-                    .await
-                    .map_err(|e| Error::io("close", &path, e.into()))
+                f.file.close().await.map_err(|e| Error::io("close", &path, e.into()))
             }
             DiskFile::Memory(_) => Ok(()),
         }
@@ -316,14 +300,8 @@ impl GlommioFile {
             OpenMode::ReadWrite => options.read(true).write(true),
             OpenMode::ReadOnly => options.read(true),
         };
-        let file = options
-            .dma_open(path)
-            .await
-            .map_err(|e| Error::io("open", path, e.into()))?;
-        Ok(GlommioFile {
-            file,
-            path: path.to_path_buf(),
-        })
+        let file = options.dma_open(path).await.map_err(|e| Error::io("open", path, e.into()))?;
+        Ok(GlommioFile { file, path: path.to_path_buf() })
     }
 
     async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
@@ -339,9 +317,7 @@ impl GlommioFile {
             .await
             .map_err(|e| Error::io("read_at", &self.path, e.into()))?;
         let end = (skip + len).min(result.len());
-        Ok(Bytes::copy_from_slice(
-            result.get(skip.min(end)..end).unwrap_or_default(),
-        ))
+        Ok(Bytes::copy_from_slice(result.get(skip.min(end)..end).unwrap_or_default()))
     }
 
     async fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
@@ -361,10 +337,7 @@ impl GlommioFile {
             }
             // A short direct write still ends on an alignment boundary on Linux; assert it so
             // the retry below never issues an unaligned write.
-            assert!(
-                n % IO_ALIGN == 0 || written + n == data.len(),
-                "unaligned short write {n}"
-            );
+            assert!(n % IO_ALIGN == 0 || written + n == data.len(), "unaligned short write {n}");
             written += n;
         }
         Ok(())
@@ -482,21 +455,12 @@ impl MemDisk {
 
     /// The length of a file, if it exists.
     pub fn file_len(&self, path: &Path) -> Option<u64> {
-        self.state
-            .borrow()
-            .files
-            .get(path)
-            .map(|inode| inode.borrow().data.len() as u64)
+        self.state.borrow().files.get(path).map(|inode| inode.borrow().data.len() as u64)
     }
 
     /// Total bytes held by all files.
     pub fn used_bytes(&self) -> u64 {
-        self.state
-            .borrow()
-            .files
-            .values()
-            .map(|inode| inode.borrow().data.len() as u64)
-            .sum()
+        self.state.borrow().files.values().map(|inode| inode.borrow().data.len() as u64).sum()
     }
 
     fn check_fault(&self, op: FaultOp, path: &Path) -> Result<()> {
@@ -545,12 +509,7 @@ impl MemDisk {
             (_, None) => return Err(Error::io("open", path, io::ErrorKind::NotFound.into())),
         };
         let writable = mode != OpenMode::ReadOnly;
-        Ok(MemFile {
-            inode,
-            disk: self.clone(),
-            path: path.to_path_buf(),
-            writable,
-        })
+        Ok(MemFile { inode, disk: self.clone(), path: path.to_path_buf(), writable })
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
@@ -586,21 +545,13 @@ impl MemFile {
     fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
         self.disk.check_fault(FaultOp::Read, &self.path)?;
         let inode = self.inode.borrow();
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(inode.data.len());
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(inode.data.len());
         let end = start.saturating_add(len).min(inode.data.len());
-        Ok(Bytes::copy_from_slice(
-            inode.data.get(start..end).unwrap_or_default(),
-        ))
+        Ok(Bytes::copy_from_slice(inode.data.get(start..end).unwrap_or_default()))
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
-        assert!(
-            self.writable,
-            "write to a read-only file {}",
-            self.path.display()
-        );
+        assert!(self.writable, "write to a read-only file {}", self.path.display());
         self.disk.check_fault(FaultOp::Write, &self.path)?;
         let start = usize::try_from(offset).expect("offset fits usize");
         let end = start + data.len();
@@ -620,10 +571,9 @@ impl MemFile {
         if inode.data.len() < start + stored {
             inode.data.resize(start + stored, 0);
         }
-        if let (Some(target), Some(source)) = (
-            inode.data.get_mut(start..start + stored),
-            data.get(..stored),
-        ) {
+        if let (Some(target), Some(source)) =
+            (inode.data.get_mut(start..start + stored), data.get(..stored))
+        {
             target.copy_from_slice(source);
         }
         if torn.is_some() {
@@ -707,10 +657,7 @@ mod tests {
         run(move || async move {
             let disk = Disk::glommio();
             disk.prime_io_probe(&path).await.unwrap();
-            let empty = disk
-                .open(&path.join("empty"), OpenMode::CreateNew)
-                .await
-                .unwrap();
+            let empty = disk.open(&path.join("empty"), OpenMode::CreateNew).await.unwrap();
             assert_eq!(empty.read_at(0, 10).await.unwrap().len(), 0);
             empty.write_at(0, &[1_u8; IO_ALIGN]).await.unwrap();
             empty.fdatasync().await.unwrap();
@@ -726,9 +673,7 @@ mod tests {
             let file = disk.open(&path, OpenMode::CreateNew).await.unwrap();
             file.write_at(0, &[1; IO_ALIGN]).await.unwrap();
             file.fdatasync().await.unwrap();
-            file.write_at(IO_ALIGN as u64, &[2; IO_ALIGN])
-                .await
-                .unwrap();
+            file.write_at(IO_ALIGN as u64, &[2; IO_ALIGN]).await.unwrap();
             disk.as_memory().unwrap().power_cut();
             assert_eq!(file.len().await.unwrap(), IO_ALIGN as u64);
         });
@@ -739,30 +684,20 @@ mod tests {
         run(|| async {
             let disk = Disk::memory();
             let mem = disk.as_memory().unwrap().clone();
-            let file = disk
-                .open(Path::new("/mem/f"), OpenMode::CreateNew)
-                .await
-                .unwrap();
+            let file = disk.open(Path::new("/mem/f"), OpenMode::CreateNew).await.unwrap();
             mem.fail_after(FaultOp::Sync, 1);
             file.fdatasync().await.unwrap();
             assert!(file.fdatasync().await.is_err());
             file.fdatasync().await.unwrap();
             mem.set_capacity(Some(IO_ALIGN as u64));
             file.write_at(0, &[1; IO_ALIGN]).await.unwrap();
-            let full = file
-                .write_at(IO_ALIGN as u64, &[1; IO_ALIGN])
-                .await
-                .unwrap_err();
+            let full = file.write_at(IO_ALIGN as u64, &[1; IO_ALIGN]).await.unwrap_err();
             assert!(matches!(full, Error::DiskFull { .. }), "{full}");
             mem.tear_next_write(100);
             mem.set_capacity(None);
             assert!(file.write_at(0, &[3; IO_ALIGN]).await.is_err());
             let head = file.read_at(0, IO_ALIGN).await.unwrap();
-            assert_eq!(
-                (head[99], head[100]),
-                (3, 1),
-                "torn write kept only its prefix"
-            );
+            assert_eq!((head[99], head[100]), (3, 1), "torn write kept only its prefix");
         });
     }
 }

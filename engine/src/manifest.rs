@@ -155,24 +155,14 @@ impl ManifestState {
                 let file_bytes = reader.u64()?;
                 let first_key = reader.bytes()?;
                 let last_key = reader.bytes()?;
-                files.push(FileMeta {
-                    id,
-                    level,
-                    file_bytes,
-                    first_key,
-                    last_key,
-                });
+                files.push(FileMeta { id, level, file_bytes, first_key, last_key });
             }
             tables.insert(id, TableManifest { strategy, files });
         }
         if reader.at != bytes.len() {
             return Err(Error::decode("manifest", "trailing bytes"));
         }
-        Ok(ManifestState {
-            next_file_id,
-            log_replay_segment,
-            tables,
-        })
+        Ok(ManifestState { next_file_id, log_replay_segment, tables })
     }
 }
 
@@ -183,10 +173,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8]> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len());
+        let end = self.at.checked_add(n).filter(|end| *end <= self.bytes.len());
         let end = end.ok_or_else(|| Error::decode("manifest", "truncated"))?;
         let slice = self.bytes.get(self.at..end).unwrap_or_default();
         self.at = end;
@@ -227,20 +214,11 @@ pub async fn load(disk: &Disk, dir: &Path) -> Result<Option<ManifestState>> {
     let payload = file.read_at(HEADER_BYTES as u64, fields.0).await?;
     file.close().await?;
     if payload.len() != fields.0 {
-        return Err(Error::corrupt(
-            &path,
-            HEADER_BYTES as u64,
-            "payload shorter than its length",
-        ));
+        return Err(Error::corrupt(&path, HEADER_BYTES as u64, "payload shorter than its length"));
     }
     let got = crc32c::crc32c(&payload);
     if got != fields.1 {
-        return Err(Error::ChecksumMismatch {
-            path,
-            offset: 0,
-            got,
-            expected: fields.1,
-        });
+        return Err(Error::ChecksumMismatch { path, offset: 0, got, expected: fields.1 });
     }
     ManifestState::decode(&payload).map(Some)
 }
@@ -257,11 +235,7 @@ fn parse_header(path: &Path, header: &[u8]) -> Result<(usize, u32)> {
     };
     let version = word(8);
     if version != MANIFEST_FORMAT_VERSION {
-        return Err(Error::corrupt(
-            path,
-            8,
-            format!("manifest format version {version}"),
-        ));
+        return Err(Error::corrupt(path, 8, format!("manifest format version {version}")));
     }
     let len = word(12) as usize;
     if len > MANIFEST_BYTES_MAX {
@@ -278,10 +252,7 @@ fn parse_header(path: &Path, header: &[u8]) -> Result<(usize, u32)> {
 /// I/O errors; on error the previous manifest stays live.
 pub async fn store(disk: &Disk, dir: &Path, state: &ManifestState) -> Result<()> {
     let payload = state.encode();
-    assert!(
-        payload.len() <= MANIFEST_BYTES_MAX,
-        "manifest over its limit"
-    );
+    assert!(payload.len() <= MANIFEST_BYTES_MAX, "manifest over its limit");
     let mut bytes = Vec::with_capacity(align_up(HEADER_BYTES + payload.len()));
     bytes.extend_from_slice(MANIFEST_MAGIC);
     bytes.extend_from_slice(&MANIFEST_FORMAT_VERSION.to_le_bytes());
@@ -291,12 +262,7 @@ pub async fn store(disk: &Disk, dir: &Path, state: &ManifestState) -> Result<()>
     bytes.resize(align_up(bytes.len()), 0);
 
     let tmp = dir.join(MANIFEST_TMP_NAME);
-    if disk
-        .list(dir)
-        .await?
-        .iter()
-        .any(|name| name == MANIFEST_TMP_NAME)
-    {
+    if disk.list(dir).await?.iter().any(|name| name == MANIFEST_TMP_NAME) {
         disk.remove(&tmp).await?;
     }
     let file = disk.open(&tmp, OpenMode::CreateNew).await?;
@@ -317,11 +283,8 @@ mod tests {
     use crate::runtime::run_test;
 
     fn sample() -> ManifestState {
-        let mut state = ManifestState {
-            next_file_id: 9,
-            log_replay_segment: 4,
-            ..Default::default()
-        };
+        let mut state =
+            ManifestState { next_file_id: 9, log_replay_segment: 4, ..Default::default() };
         let file = FileMeta {
             id: 3,
             level: 1,
@@ -329,10 +292,7 @@ mod tests {
             first_key: b"a".to_vec(),
             last_key: b"z".to_vec(),
         };
-        let table = TableManifest {
-            strategy: CompactionStrategy::Leveled,
-            files: vec![file],
-        };
+        let table = TableManifest { strategy: CompactionStrategy::Leveled, files: vec![file] };
         state.tables.insert(7, table);
         state.tables.insert(8, TableManifest::default());
         state
@@ -360,10 +320,7 @@ mod tests {
             mem.fail_after(crate::io::FaultOp::Sync, 0);
             assert!(store(&disk, &dir, &sample()).await.is_err());
             mem.power_cut();
-            assert_eq!(
-                load(&disk, &dir).await.unwrap(),
-                Some(ManifestState::default())
-            );
+            assert_eq!(load(&disk, &dir).await.unwrap(), Some(ManifestState::default()));
         });
     }
 
@@ -373,9 +330,7 @@ mod tests {
             let disk = Disk::memory();
             let dir = PathBuf::from("/mem/db");
             store(&disk, &dir, &sample()).await.unwrap();
-            disk.as_memory()
-                .unwrap()
-                .flip_bit(&dir.join(MANIFEST_NAME), 30);
+            disk.as_memory().unwrap().flip_bit(&dir.join(MANIFEST_NAME), 30);
             let err = load(&disk, &dir).await.unwrap_err();
             assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
         });

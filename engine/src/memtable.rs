@@ -39,22 +39,6 @@ pub struct Memtable {
     has_partition_headers: Cell<bool>,
 }
 
-/// Read access common to active and frozen memtables.
-pub trait MemtableRead {
-    /// The row stored under `key`, if any.
-    fn get(&self, key: &[u8]) -> Option<Row>;
-    /// Up to `limit` entries within `(lower, upper)`, ascending or (if `reverse`) descending.
-    fn range_chunk(
-        &self,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
-        reverse: bool,
-        limit: usize,
-    ) -> Vec<(Vec<u8>, Row)>;
-    /// Whether `key` may be present (exact for memtables).
-    fn contains(&self, key: &[u8]) -> bool;
-}
-
 fn chunk(
     map: &Map,
     lower: Bound<&[u8]>,
@@ -99,12 +83,8 @@ impl Memtable {
                 added
             }
         };
-        self.approximate_bytes
-            .set(self.approximate_bytes.get() + added);
-        let min = self
-            .min_log_segment
-            .get()
-            .map_or(log_segment, |m| m.min(log_segment));
+        self.approximate_bytes.set(self.approximate_bytes.get() + added);
+        let min = self.min_log_segment.get().map_or(log_segment, |m| m.min(log_segment));
         self.min_log_segment.set(Some(min));
     }
 
@@ -150,12 +130,15 @@ impl Memtable {
     }
 }
 
-impl MemtableRead for Memtable {
-    fn get(&self, key: &[u8]) -> Option<Row> {
+impl Memtable {
+    /// The row stored under `key`, if any.
+    pub fn get(&self, key: &[u8]) -> Option<Row> {
         self.map.borrow().get(key).cloned()
     }
 
-    fn range_chunk(
+    /// Up to `limit` entries within `(lower, upper)`, ascending or (if `reverse`)
+    /// descending.
+    pub fn range_chunk(
         &self,
         lower: Bound<&[u8]>,
         upper: Bound<&[u8]>,
@@ -165,7 +148,8 @@ impl MemtableRead for Memtable {
         chunk(&self.map.borrow(), lower, upper, reverse, limit)
     }
 
-    fn contains(&self, key: &[u8]) -> bool {
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &[u8]) -> bool {
         self.map.borrow().contains_key(key)
     }
 }
@@ -191,11 +175,7 @@ mod tests {
         memtable.apply(b"k1", row(5, "a", 2), 2);
         memtable.apply(b"k2", row(7, "b", 3), 4);
         let got = memtable.get(b"k1").unwrap();
-        assert_eq!(
-            got.live_attributes(0).unwrap()["a"],
-            Value::N(1.into()),
-            "newer ts wins"
-        );
+        assert_eq!(got.live_attributes(0).unwrap()["a"], Value::N(1.into()), "newer ts wins");
         assert_eq!(memtable.min_log_segment(), Some(2));
         assert!(memtable.approximate_bytes() > 0);
         assert_eq!(memtable.len(), 2);

@@ -150,10 +150,7 @@ impl PartitionTombstone {
         let tombstone = if streamed {
             None
         } else {
-            snapshot
-                .get_partition_header(&header)
-                .await?
-                .and_then(|row| row.tombstone)
+            snapshot.get_partition_header(&header).await?.and_then(|row| row.tombstone)
         };
         self.seen(header, tombstone);
         Ok(tombstone)

@@ -13,7 +13,7 @@ use std::ops::Bound;
 use std::rc::Rc;
 
 use crate::error::Result;
-use crate::memtable::{Memtable, MemtableRead, SCAN_CHUNK_ENTRIES};
+use crate::memtable::{Memtable, SCAN_CHUNK_ENTRIES};
 use crate::sstable::{Sstable, SstableIter};
 use crate::types::Row;
 
@@ -109,22 +109,14 @@ impl ReadSnapshot {
                 reverse,
                 exhausted: false,
             };
-            sources.push(Source {
-                cursor: Cursor::Mem(cursor),
-                head: None,
-                done: false,
-            });
+            sources.push(Source { cursor: Cursor::Mem(cursor), head: None, done: false });
         }
         for table in &self.sstables {
             if !overlaps(table, &lower, &upper) {
                 continue;
             }
             let iter = table.iter(lower.clone(), upper.clone(), reverse);
-            sources.push(Source {
-                cursor: Cursor::Table(Box::new(iter)),
-                head: None,
-                done: false,
-            });
+            sources.push(Source { cursor: Cursor::Table(Box::new(iter)), head: None, done: false });
         }
         MergeIter { sources, reverse }
     }

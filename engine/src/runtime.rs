@@ -175,11 +175,8 @@ pub struct OneshotReceiver<T>(Rc<RefCell<OneshotState<T>>>);
 
 /// A single-threaded one-shot channel (group commit wakes its writers with these).
 pub fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
-    let state = Rc::new(RefCell::new(OneshotState {
-        value: None,
-        waker: None,
-        sender_gone: false,
-    }));
+    let state =
+        Rc::new(RefCell::new(OneshotState { value: None, waker: None, sender_gone: false }));
     (OneshotSender(state.clone()), OneshotReceiver(state))
 }
 
@@ -263,9 +260,7 @@ impl AsyncLock {
             let handed = rx.await;
             assert!(handed.is_some(), "lock hand-over lost");
         }
-        AsyncLockGuard {
-            state: self.state.clone(),
-        }
+        AsyncLockGuard { state: self.state.clone() }
     }
 }
 

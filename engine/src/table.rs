@@ -68,18 +68,10 @@ impl TableState {
     pub fn snapshot(&self) -> ReadSnapshot {
         let mut memtables = vec![self.active.borrow().clone()];
         memtables.extend(self.sealed.borrow().iter().rev().cloned());
-        let mut sstables: Vec<_> = self
-            .files
-            .borrow()
-            .iter()
-            .map(|f| f.reader.clone())
-            .collect();
+        let mut sstables: Vec<_> = self.files.borrow().iter().map(|f| f.reader.clone()).collect();
         // Newest data first, so a point read can stop early (see `ReadSnapshot::get_row`).
         sstables.sort_by_key(|t| std::cmp::Reverse(crate::flush::table_max_ts(t)));
-        ReadSnapshot {
-            memtables,
-            sstables,
-        }
+        ReadSnapshot { memtables, sstables }
     }
 
     /// Seals the active memtable (if it holds anything) and puts a fresh one in its place.
@@ -96,12 +88,7 @@ impl TableState {
 
     /// Memory held by its memtables.
     pub fn memtable_bytes(&self) -> usize {
-        let sealed: usize = self
-            .sealed
-            .borrow()
-            .iter()
-            .map(|m| m.approximate_bytes())
-            .sum();
+        let sealed: usize = self.sealed.borrow().iter().map(|m| m.approximate_bytes()).sum();
         self.active.borrow().approximate_bytes() + sealed
     }
 
@@ -123,10 +110,6 @@ impl TableState {
 
     /// Bytes of bloom filters and indexes held in memory.
     pub fn index_bytes(&self) -> usize {
-        self.files
-            .borrow()
-            .iter()
-            .map(|f| f.reader.bloom_bytes())
-            .sum()
+        self.files.borrow().iter().map(|f| f.reader.bloom_bytes()).sum()
     }
 }

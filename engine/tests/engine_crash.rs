@@ -81,13 +81,7 @@ impl Rng {
 /// Runs one child until a random moment; returns the ids it acknowledged.
 fn run_child(dir: &std::path::Path, first_id: u64, kill_after: Duration) -> BTreeSet<u64> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR_ENV, dir)
         .env(CHILD_FIRST_ID_ENV, first_id.to_string())
         .stdout(Stdio::piped())
@@ -124,21 +118,17 @@ fn run_child(dir: &std::path::Path, first_id: u64, kill_after: Duration) -> BTre
 }
 
 fn unsafe_kill(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     assert!(status.success(), "kill -9 works");
 }
 
 #[test]
 fn engine_crash_keeps_acknowledged_writes() {
     let rounds = env_usize("SHOAL_CRASH_ITERATIONS", 6) as u64;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            as u64
+            | 1;
     eprintln!("crash test seed {seed}");
     let mut rng = Rng(seed);
     let tempdir = tempfile::tempdir().unwrap();

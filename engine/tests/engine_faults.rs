@@ -18,10 +18,7 @@ use shoal_engine::Error;
 async fn write_n(engine: &shoal_engine::Engine, from: u64, count: u64) {
     for i in from..from + count {
         let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
-        engine
-            .write(TABLE, &k, Row::put_item(i + 1, doc(&[("v", i as i64)]), 0))
-            .await
-            .unwrap();
+        engine.write(TABLE, &k, Row::put_item(i + 1, doc(&[("v", i as i64)]), 0)).await.unwrap();
     }
 }
 
@@ -44,9 +41,7 @@ fn a_flipped_bit_in_an_sstable_block_is_a_checksum_error() {
             match engine.get(TABLE, &k).await {
                 Ok(Some(got)) => assert_eq!(got, doc(&[("v", i as i64)]), "never wrong data"),
                 Ok(None) => panic!("item {i} vanished instead of failing"),
-                Err(Error::ChecksumMismatch {
-                    path: bad, offset, ..
-                }) => {
+                Err(Error::ChecksumMismatch { path: bad, offset, .. }) => {
                     assert_eq!(bad, path);
                     assert_eq!(offset, 0, "names the block's offset");
                     errors += 1;
@@ -83,16 +78,10 @@ fn a_flipped_bit_in_the_commit_log_is_detected_and_never_replayed() {
         let (torn, offset) = report.torn_tail.expect("the flipped bit is reported");
         assert_eq!(torn, path);
         assert!(offset <= 300, "cut at or before the damage: {offset}");
-        assert!(
-            report.replayed_records < 20,
-            "records after the damage are not replayed"
-        );
+        assert!(report.replayed_records < 20, "records after the damage are not replayed");
         for i in 0..report.replayed_records {
             let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
-            assert_eq!(
-                engine.get(TABLE, &k).await.unwrap(),
-                Some(doc(&[("v", i as i64)]))
-            );
+            assert_eq!(engine.get(TABLE, &k).await.unwrap(), Some(doc(&[("v", i as i64)])));
         }
     });
 }
@@ -105,23 +94,16 @@ fn a_failed_fdatasync_stops_writes_but_not_reads() {
         write_n(&engine, 0, 10).await;
         world.disk.as_memory().unwrap().fail_after(FaultOp::Sync, 0);
         let k = key("p0", Some("late"));
-        let err = engine
-            .write(TABLE, &k, Row::put_item(99, doc(&[("v", 1)]), 0))
-            .await
-            .unwrap_err();
+        let err =
+            engine.write(TABLE, &k, Row::put_item(99, doc(&[("v", 1)]), 0)).await.unwrap_err();
         assert!(matches!(err, Error::WritesStopped { .. }), "{err}");
         // The disk works again, but the engine does not pretend the lost sync succeeded.
-        let again = engine
-            .write(TABLE, &k, Row::put_item(100, doc(&[("v", 1)]), 0))
-            .await
-            .unwrap_err();
+        let again =
+            engine.write(TABLE, &k, Row::put_item(100, doc(&[("v", 1)]), 0)).await.unwrap_err();
         assert!(matches!(again, Error::WritesStopped { .. }), "{again}");
         assert!(engine.failure().unwrap().contains("fdatasync"));
         let k0 = key("p0", Some("00000000"));
-        assert_eq!(
-            engine.get(TABLE, &k0).await.unwrap(),
-            Some(doc(&[("v", 0)]))
-        );
+        assert_eq!(engine.get(TABLE, &k0).await.unwrap(), Some(doc(&[("v", 0)])));
     });
 }
 
@@ -137,10 +119,7 @@ fn a_full_disk_is_an_error_and_loses_nothing_acknowledged() {
         let mut failed = None;
         for i in 30..5000_u64 {
             let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
-            match engine
-                .write(TABLE, &k, Row::put_item(i + 1, doc(&[("v", i as i64)]), 0))
-                .await
-            {
+            match engine.write(TABLE, &k, Row::put_item(i + 1, doc(&[("v", i as i64)]), 0)).await {
                 Ok(()) => acknowledged += 1,
                 Err(error) => {
                     failed = Some(error);

@@ -21,45 +21,17 @@ const ATTRS: [&str; 3] = ["x", "y", "z"];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put {
-        p: usize,
-        s: usize,
-        attrs: Vec<(usize, i64)>,
-        ttl_ms: Option<u64>,
-    },
-    Update {
-        p: usize,
-        s: usize,
-        attr: usize,
-        value: i64,
-    },
-    Remove {
-        p: usize,
-        s: usize,
-        attr: usize,
-    },
-    Delete {
-        p: usize,
-        s: usize,
-    },
-    DeletePartition {
-        p: usize,
-    },
-    Get {
-        p: usize,
-        s: usize,
-    },
-    Scan {
-        p: usize,
-        reverse: bool,
-        limit: usize,
-    },
+    Put { p: usize, s: usize, attrs: Vec<(usize, i64)>, ttl_ms: Option<u64> },
+    Update { p: usize, s: usize, attr: usize, value: i64 },
+    Remove { p: usize, s: usize, attr: usize },
+    Delete { p: usize, s: usize },
+    DeletePartition { p: usize },
+    Get { p: usize, s: usize },
+    Scan { p: usize, reverse: bool, limit: usize },
     Flush,
     Compact,
     Reopen,
-    Advance {
-        ms: u64,
-    },
+    Advance { ms: u64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -111,47 +83,24 @@ async fn apply(engine: &mut Engine, world: &World, model: &mut Model, ts: &mut u
     *ts += 10;
     let now_ms = world.clock.now_ms();
     match op {
-        Op::Put {
-            p,
-            s,
-            attrs,
-            ttl_ms,
-        } => {
+        Op::Put { p, s, attrs, ttl_ms } => {
             let k = key(PARTITIONS[*p], Some(SORTS[*s]));
             let expiry = ttl_ms.map_or(0, |t| now_ms + t);
-            let doc: BTreeMap<String, Value> = attrs
-                .iter()
-                .map(|(a, v)| (ATTRS[*a].to_string(), n(*v)))
-                .collect();
-            engine
-                .write(TABLE, &k, Row::put_item(*ts, doc.clone(), expiry))
-                .await
-                .unwrap();
-            model
-                .items
-                .insert(k, doc.into_iter().map(|(a, v)| (a, (v, expiry))).collect());
+            let doc: BTreeMap<String, Value> =
+                attrs.iter().map(|(a, v)| (ATTRS[*a].to_string(), n(*v))).collect();
+            engine.write(TABLE, &k, Row::put_item(*ts, doc.clone(), expiry)).await.unwrap();
+            model.items.insert(k, doc.into_iter().map(|(a, v)| (a, (v, expiry))).collect());
         }
         Op::Update { p, s, attr, value } => {
             let k = key(PARTITIONS[*p], Some(SORTS[*s]));
             let set = [(ATTRS[*attr].to_string(), n(*value))];
-            engine
-                .write(TABLE, &k, Row::set_attrs(*ts, set.clone(), 0))
-                .await
-                .unwrap();
-            model
-                .items
-                .entry(k)
-                .or_default()
-                .insert(set[0].0.clone(), (set[0].1.clone(), 0));
+            engine.write(TABLE, &k, Row::set_attrs(*ts, set.clone(), 0)).await.unwrap();
+            model.items.entry(k).or_default().insert(set[0].0.clone(), (set[0].1.clone(), 0));
         }
         Op::Remove { p, s, attr } => {
             let k = key(PARTITIONS[*p], Some(SORTS[*s]));
             engine
-                .write(
-                    TABLE,
-                    &k,
-                    Row::remove_attrs(*ts, [ATTRS[*attr].to_string()]),
-                )
+                .write(TABLE, &k, Row::remove_attrs(*ts, [ATTRS[*attr].to_string()]))
                 .await
                 .unwrap();
             if let Some(item) = model.items.get_mut(&k) {
@@ -160,18 +109,12 @@ async fn apply(engine: &mut Engine, world: &World, model: &mut Model, ts: &mut u
         }
         Op::Delete { p, s } => {
             let k = key(PARTITIONS[*p], Some(SORTS[*s]));
-            engine
-                .write(TABLE, &k, Row::delete_item(*ts))
-                .await
-                .unwrap();
+            engine.write(TABLE, &k, Row::delete_item(*ts)).await.unwrap();
             model.items.remove(&k);
         }
         Op::DeletePartition { p } => {
             let k = key(PARTITIONS[*p], None);
-            engine
-                .delete_partition(TABLE, k.token, &k.partition, *ts)
-                .await
-                .unwrap();
+            engine.delete_partition(TABLE, k.token, &k.partition, *ts).await.unwrap();
             model.items.retain(|item, _| item.partition != k.partition);
         }
         Op::Get { p, s } => {
@@ -211,18 +154,11 @@ async fn check_scan(
 ) {
     let pk = key(PARTITIONS[p], None);
     let prefix = partition_items_prefix(pk.token, &pk.partition);
-    let (mut lower, mut upper) = (
-        Bound::Included(prefix.clone()),
-        Bound::Excluded(prefix_successor(&prefix).unwrap()),
-    );
+    let (mut lower, mut upper) =
+        (Bound::Included(prefix.clone()), Bound::Excluded(prefix_successor(&prefix).unwrap()));
     let mut got = Vec::new();
     loop {
-        let range = ScanRange {
-            lower: lower.clone(),
-            upper: upper.clone(),
-            reverse,
-            limit,
-        };
+        let range = ScanRange { lower: lower.clone(), upper: upper.clone(), reverse, limit };
         let page = engine.scan(TABLE, &range).await.unwrap();
         assert!(page.items.len() <= limit);
         got.extend(page.items);
@@ -249,10 +185,7 @@ fn run_ops(make_world: fn() -> World, ops: Vec<Op>, strategy: CompactionStrategy
         let world = make_world();
         let mut engine = world.open().await;
         engine.drop_table(TABLE).await.unwrap();
-        engine
-            .create_table(TABLE, TableOptions { strategy })
-            .await
-            .unwrap();
+        engine.create_table(TABLE, TableOptions { strategy }).await.unwrap();
         let mut model = Model::default();
         let mut ts = 1_000;
         for op in &ops {
@@ -301,10 +234,7 @@ fn background_flush_and_compaction_keep_every_write() {
             for i in 0..count {
                 let k = key(&format!("p{}", i % 37), Some(&format!("s{i:06}")));
                 let doc = [("v".to_string(), Value::S(format!("{big}{i}")))];
-                engine
-                    .write(TABLE, &k, Row::put_item(10 + i as u64, doc, 0))
-                    .await
-                    .unwrap();
+                engine.write(TABLE, &k, Row::put_item(10 + i as u64, doc, 0)).await.unwrap();
             }
             engine.flush().await.unwrap();
             engine.compact_now().await.unwrap();
@@ -319,10 +249,7 @@ fn background_flush_and_compaction_keep_every_write() {
             engine.close().await.unwrap();
             let engine = world.open().await;
             let k = key("p0", Some("s000000"));
-            assert!(
-                engine.get(TABLE, &k).await.unwrap().is_some(),
-                "survives reopen"
-            );
+            assert!(engine.get(TABLE, &k).await.unwrap().is_some(), "survives reopen");
             engine.close().await.unwrap();
         });
     }

@@ -14,10 +14,7 @@ pub const TABLE: u32 = 1;
 
 /// A number from the environment, or `default` (test sizes come from here, so CI stays fast).
 pub fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// A stable token for a partition key (tests do not need the node's hash).
@@ -36,10 +33,7 @@ pub fn key(partition: &str, sort: Option<&str>) -> ItemKey {
 
 /// A one-attribute document.
 pub fn doc(pairs: &[(&str, i64)]) -> BTreeMap<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::N((*v).into())))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), Value::N((*v).into()))).collect()
 }
 
 /// Which disk a scenario runs on.
@@ -86,19 +80,12 @@ impl World {
     }
 
     pub async fn open(&self) -> Engine {
-        let (engine, _) = Engine::open(
-            self.disk.clone(),
-            &self.dir,
-            self.config.clone(),
-            self.clock.clone(),
-        )
-        .await
-        .unwrap();
-        if !engine.tables().contains(&TABLE) {
-            engine
-                .create_table(TABLE, TableOptions::default())
+        let (engine, _) =
+            Engine::open(self.disk.clone(), &self.dir, self.config.clone(), self.clock.clone())
                 .await
                 .unwrap();
+        if !engine.tables().contains(&TABLE) {
+            engine.create_table(TABLE, TableOptions::default()).await.unwrap();
         }
         engine
     }

@@ -175,53 +175,26 @@ impl EngineConfig {
             if ok {
                 Ok(())
             } else {
-                Err(ConfigError {
-                    field,
-                    reason: reason.to_string(),
-                })
+                Err(ConfigError { field, reason: reason.to_string() })
             }
         };
-        check(
-            self.memtable_bytes >= 4096,
-            "memtable_bytes",
-            "must be at least 4096",
-        )?;
+        check(self.memtable_bytes >= 4096, "memtable_bytes", "must be at least 4096")?;
         check(
             self.memtables_total_bytes >= self.memtable_bytes,
             "memtables_total_bytes",
             "must be at least memtable_bytes",
         )?;
-        check(
-            (512..=1 << 20).contains(&self.block_bytes),
-            "block_bytes",
-            "512 B to 1 MiB",
-        )?;
-        check(
-            (1..=32).contains(&self.bloom_bits_per_key),
-            "bloom_bits_per_key",
-            "1 to 32",
-        )?;
+        check((512..=1 << 20).contains(&self.block_bytes), "block_bytes", "512 B to 1 MiB")?;
+        check((1..=32).contains(&self.bloom_bits_per_key), "bloom_bits_per_key", "1 to 32")?;
         check(
             self.commitlog_segment_bytes >= 64 << 10,
             "commitlog_segment_bytes",
             "must be at least 64 KiB",
         )?;
-        check(
-            self.size_tiered_min_threshold >= 2,
-            "size_tiered_min_threshold",
-            "at least 2",
-        )?;
-        check(
-            self.leveled_l0_trigger >= 1,
-            "leveled_l0_trigger",
-            "at least 1",
-        )?;
+        check(self.size_tiered_min_threshold >= 2, "size_tiered_min_threshold", "at least 2")?;
+        check(self.leveled_l0_trigger >= 1, "leveled_l0_trigger", "at least 1")?;
         if let CommitLogSync::Periodic { interval_ms } = self.commitlog_sync {
-            check(
-                interval_ms >= 1,
-                "commitlog_sync",
-                "periodic interval must be ≥ 1 ms",
-            )?;
+            check(interval_ms >= 1, "commitlog_sync", "periodic interval must be ≥ 1 ms")?;
         }
         Ok(())
     }
@@ -244,22 +217,14 @@ mod tests {
     #[test]
     fn defaults_and_test_config_are_valid() {
         EngineConfig::default().validate().expect("defaults valid");
-        EngineConfig::for_tests()
-            .validate()
-            .expect("test config valid");
+        EngineConfig::for_tests().validate().expect("test config valid");
     }
 
     #[test]
     fn out_of_range_values_are_named() {
-        let err = EngineConfig::default()
-            .block_bytes(10)
-            .validate()
-            .unwrap_err();
+        let err = EngineConfig::default().block_bytes(10).validate().unwrap_err();
         assert_eq!(err.field, "block_bytes");
-        let err = EngineConfig::default()
-            .memtables_total_bytes(1)
-            .validate()
-            .unwrap_err();
+        let err = EngineConfig::default().memtables_total_bytes(1).validate().unwrap_err();
         assert_eq!(err.field, "memtables_total_bytes");
     }
 }

@@ -107,9 +107,9 @@ fn item_key(i: u64) -> ItemKey {
 
 /// A cheap stable token (the node will use its own hash; the engine does not care).
 fn xxhash_rust_token(partition: &str) -> u64 {
-    partition.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    partition
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 struct Rng(u64);
@@ -211,14 +211,10 @@ async fn scan_phase(engine: &Engine) -> Phase {
 }
 
 async fn open(args: &Args, config: EngineConfig) -> Engine {
-    let (engine, _) = Engine::open(Disk::glommio(), &args.dir, config, Clock::System)
-        .await
-        .expect("open engine");
+    let (engine, _) =
+        Engine::open(Disk::glommio(), &args.dir, config, Clock::System).await.expect("open engine");
     if !engine.tables().contains(&1) {
-        engine
-            .create_table(1, TableOptions::default())
-            .await
-            .expect("create table");
+        engine.create_table(1, TableOptions::default()).await.expect("create table");
     }
     engine
 }
@@ -249,21 +245,12 @@ async fn run(args: Args) -> Vec<String> {
     let engine = open(&args, small.clone()).await;
     let uncached_gets = (args.gets / 2).max(args.readers);
     phases.push(
-        get_phase(
-            &engine,
-            args.records,
-            uncached_gets,
-            args.readers,
-            "get_sstable_uncached",
-        )
-        .await,
+        get_phase(&engine, args.records, uncached_gets, args.readers, "get_sstable_uncached").await,
     );
 
     // Overwrite everything twice in small memtables, so size-tiered compaction has work.
     engine.clone().close().await.expect("close");
-    let churn = small
-        .memtable_bytes(16 << 20)
-        .memtables_total_bytes(48 << 20);
+    let churn = small.memtable_bytes(16 << 20).memtables_total_bytes(48 << 20);
     let engine = open(&args, churn).await;
     for round in 1..=2 {
         put_phase(&engine, &args, round * args.records, "overwrite").await;
@@ -274,22 +261,10 @@ async fn run(args: Args) -> Vec<String> {
     let idle = get_phase(&engine, args.records, args.gets / 4, 8, "get_idle").await;
     let compaction = {
         let engine2 = engine.clone();
-        let major = spawn(Queue::Compaction, async move {
-            engine2.compact_table_fully(1).await
-        });
-        let during = get_phase(
-            &engine,
-            args.records,
-            args.gets / 4,
-            8,
-            "get_during_compaction",
-        )
-        .await;
-        major
-            .join()
-            .await
-            .expect("compaction task")
-            .expect("compaction");
+        let major = spawn(Queue::Compaction, async move { engine2.compact_table_fully(1).await });
+        let during =
+            get_phase(&engine, args.records, args.gets / 4, 8, "get_during_compaction").await;
+        major.join().await.expect("compaction task").expect("compaction");
         during
     };
     phases.push(idle);

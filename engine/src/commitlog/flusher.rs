@@ -120,17 +120,10 @@ async fn write_batch(
         if chunk.seq != active.seq() {
             let next = open_segment(shared, chunk.seq, chunk.opening).await?;
             let old = std::mem::replace(active, next);
-            shared
-                .state
-                .borrow_mut()
-                .seal(old.seq(), old.path().to_path_buf());
+            shared.state.borrow_mut().seal(old.seq(), old.path().to_path_buf());
             old.close().await?;
         }
-        assert_eq!(
-            chunk.start,
-            active.data_end(),
-            "chunks continue the segment's data"
-        );
+        assert_eq!(chunk.start, active.data_end(), "chunks continue the segment's data");
         if !chunk.records.is_empty() {
             written += active.write_and_sync(&chunk.records).await? as u64;
         }
@@ -143,10 +136,7 @@ async fn stop(shared: &Shared, active: ActiveSegment) {
     let (batch, reason) = {
         let mut state = shared.state.borrow_mut();
         state.closing = true;
-        let reason = state
-            .failure
-            .clone()
-            .unwrap_or_else(|| "commit log closed".to_string());
+        let reason = state.failure.clone().unwrap_or_else(|| "commit log closed".to_string());
         (state.take_batch(), reason)
     };
     let outcome: Outcome = Err(reason);
@@ -156,9 +146,6 @@ async fn stop(shared: &Shared, active: ActiveSegment) {
     let path = active.path().to_path_buf();
     if let Err(error) = active.close().await {
         // Everything acknowledged was synced before; a failed close loses nothing.
-        eprintln!(
-            "warning: closing commit log segment {}: {error}",
-            path.display()
-        );
+        eprintln!("warning: closing commit log segment {}: {error}", path.display());
     }
 }

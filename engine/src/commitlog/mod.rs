@@ -94,10 +94,7 @@ pub struct LogPosition {
 
 impl LogPosition {
     /// Before every record.
-    pub const ZERO: LogPosition = LogPosition {
-        segment: 0,
-        offset: 0,
-    };
+    pub const ZERO: LogPosition = LogPosition { segment: 0, offset: 0 };
 }
 
 /// When an append is acknowledged.
@@ -142,18 +139,11 @@ impl Default for CommitLogOptions {
 
 impl CommitLogOptions {
     fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| {
-            Err(Error::Invalid {
-                what: "commit log options",
-                reason,
-            })
-        };
+        let invalid = |reason: String| Err(Error::Invalid { what: "commit log options", reason });
         let aligned = self.segment_bytes.is_multiple_of(IO_ALIGN as u64);
         if self.segment_bytes < SEGMENT_BYTES_MIN || !aligned {
             let bytes = self.segment_bytes;
-            return invalid(format!(
-                "segment_bytes {bytes} is not a multiple of 4 KiB >= 64 KiB"
-            ));
+            return invalid(format!("segment_bytes {bytes} is not a multiple of 4 KiB >= 64 KiB"));
         }
         if self.pending_bytes_max == 0 {
             return invalid("pending_bytes_max is 0".into());
@@ -223,13 +213,9 @@ impl CommitLog {
         options.validate()?;
         disk.create_dir_all(&dir).await?;
         let segments = segment::list_segments(&disk, &dir).await?;
-        let seq_max = segments
-            .last()
-            .map_or(0, |(seq, _)| *seq)
-            .max(replay_from.segment);
-        let (before, after): (Vec<_>, Vec<_>) = segments
-            .into_iter()
-            .partition(|(seq, _)| *seq < replay_from.segment);
+        let seq_max = segments.last().map_or(0, |(seq, _)| *seq).max(replay_from.segment);
+        let (before, after): (Vec<_>, Vec<_>) =
+            segments.into_iter().partition(|(seq, _)| *seq < replay_from.segment);
         let replayed = replay::replay(&disk, &after, replay_from, &mut apply).await?;
         let shared = Shared::new(disk, dir, options, replayed.kept, seq_max + 1);
         let leftovers = before.into_iter().chain(replayed.unused);
@@ -237,13 +223,7 @@ impl CommitLog {
         let shared = Rc::new(shared);
         flusher::start(&shared).await?;
         let guard = Rc::new(CloseOnDrop(shared.clone()));
-        Ok((
-            CommitLog {
-                shared,
-                _guard: guard,
-            },
-            replayed.report,
-        ))
+        Ok((CommitLog { shared, _guard: guard }, replayed.report))
     }
 
     /// Appends one record and returns the position just after it, once the mode's durability

@@ -38,14 +38,8 @@ pub fn checksum(seq: u64, payload: &[u8]) -> u32 {
 }
 
 fn payload_length(payload: &[u8]) -> u32 {
-    assert!(
-        !payload.is_empty(),
-        "an empty payload would read as the end of the log"
-    );
-    assert!(
-        payload.len() <= RECORD_BYTES_MAX,
-        "payload length checked before framing"
-    );
+    assert!(!payload.is_empty(), "an empty payload would read as the end of the log");
+    assert!(payload.len() <= RECORD_BYTES_MAX, "payload length checked before framing");
     u32::try_from(payload.len()).expect("RECORD_BYTES_MAX fits u32")
 }
 
@@ -100,10 +94,9 @@ pub fn decode(seq: u64, buf: &[u8]) -> Frame<'_> {
     if payload_len > RECORD_BYTES_MAX {
         return Frame::Bad(BadFrame::Length(length));
     }
-    let (Some(expected), Some(payload)) = (
-        read_u32(buf, 4),
-        buf.get(RECORD_HEADER_BYTES..framed_len(payload_len)),
-    ) else {
+    let (Some(expected), Some(payload)) =
+        (read_u32(buf, 4), buf.get(RECORD_HEADER_BYTES..framed_len(payload_len)))
+    else {
         return Frame::Short(framed_len(payload_len));
     };
     let got = checksum(seq, payload);
@@ -137,10 +130,7 @@ mod tests {
     fn another_segments_record_is_bad() {
         let mut buf = Vec::new();
         encode(7, b"hello", &mut buf);
-        assert!(matches!(
-            decode(8, &buf),
-            Frame::Bad(BadFrame::Checksum { .. })
-        ));
+        assert!(matches!(decode(8, &buf), Frame::Bad(BadFrame::Checksum { .. })));
     }
 
     #[test]
@@ -148,10 +138,7 @@ mod tests {
         let mut buf = Vec::new();
         encode(1, b"abcdef", &mut buf);
         assert_eq!(decode(1, buf.get(..3).unwrap()), Frame::Short(4));
-        assert_eq!(
-            decode(1, buf.get(..10).unwrap()),
-            Frame::Short(framed_len(6))
-        );
+        assert_eq!(decode(1, buf.get(..10).unwrap()), Frame::Short(framed_len(6)));
         let huge = u32::try_from(RECORD_BYTES_MAX + 1).unwrap().to_le_bytes();
         assert!(matches!(decode(1, &huge), Frame::Bad(BadFrame::Length(_))));
     }

@@ -18,11 +18,7 @@ impl Shared {
     pub(super) async fn release_before(&self, position: LogPosition) -> Result<()> {
         let released: Vec<(u64, PathBuf)> = {
             let mut state = self.state.borrow_mut();
-            let count = state
-                .sealed
-                .iter()
-                .take_while(|(seq, _)| *seq < position.segment)
-                .count();
+            let count = state.sealed.iter().take_while(|(seq, _)| *seq < position.segment).count();
             state.sealed.drain(..count).collect()
         };
         self.recycle_or_remove(released).await
@@ -84,11 +80,7 @@ impl State {
 
     /// Adds a segment no longer written to the sealed list, in sequence order.
     pub(super) fn seal(&mut self, seq: u64, path: PathBuf) {
-        let at = self
-            .sealed
-            .iter()
-            .position(|(s, _)| *s > seq)
-            .unwrap_or(self.sealed.len());
+        let at = self.sealed.iter().position(|(s, _)| *s > seq).unwrap_or(self.sealed.len());
         self.sealed.insert(at, (seq, path));
     }
 
@@ -98,11 +90,7 @@ impl State {
         if spare.seq <= self.head.segment {
             return self.seal(spare.seq, spare.path);
         }
-        let at = self
-            .spares
-            .iter()
-            .position(|s| s.seq > spare.seq)
-            .unwrap_or(self.spares.len());
+        let at = self.spares.iter().position(|s| s.seq > spare.seq).unwrap_or(self.spares.len());
         self.spares.insert(at, spare);
     }
 }

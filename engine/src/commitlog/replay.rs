@@ -78,10 +78,7 @@ pub(super) async fn replay(
             eprintln!("error: commit log {bad} is bad at offset {offset}, yet {valid} follows");
             return Err(corruption(path, offset, why, valid));
         }
-        eprintln!(
-            "warning: commit log torn tail in {} at offset {offset}",
-            path.display()
-        );
+        eprintln!("warning: commit log torn tail in {} at offset {offset}", path.display());
         cut_back(disk, path, offset).await?;
         report.torn_tail = Some((path.clone(), offset));
         kept.push((*seq, path.clone(), offset));
@@ -96,11 +93,7 @@ pub(super) async fn replay(
         }
     }
     let kept = kept.into_iter().map(|(seq, path, _)| (seq, path)).collect();
-    Ok(Replayed {
-        report,
-        kept,
-        unused,
-    })
+    Ok(Replayed { report, kept, unused })
 }
 
 async fn replay_segment(
@@ -113,10 +106,7 @@ async fn replay_segment(
 ) -> Result<Stop> {
     let file = disk.open(path, OpenMode::ReadOnly).await?;
     let stop = scan(&file, seq, &mut |offset, payload| {
-        let position = LogPosition {
-            segment: seq,
-            offset,
-        };
+        let position = LogPosition { segment: seq, offset };
         if position > from {
             apply(position, payload)?;
             report.records += 1;
@@ -151,12 +141,7 @@ async fn scan(
                 continue;
             }
             Frame::End => return Ok(Stop::End(offset)),
-            Frame::Bad(bad) => {
-                return Ok(Stop::Bad {
-                    offset,
-                    why: Why::Frame(bad),
-                })
-            }
+            Frame::Bad(bad) => return Ok(Stop::Bad { offset, why: Why::Frame(bad) }),
             Frame::Short(needed) => needed,
         };
         if eof {
@@ -164,10 +149,7 @@ async fn scan(
             if rest.len() < RECORD_HEADER_BYTES && rest.iter().all(|b| *b == 0) {
                 return Ok(Stop::End(offset));
             }
-            return Ok(Stop::Bad {
-                offset,
-                why: Why::Cut,
-            });
+            return Ok(Stop::Bad { offset, why: Why::Cut });
         }
         buffer.drain(..at);
         buffer_start = offset;
@@ -210,12 +192,9 @@ async fn cut_back(disk: &Disk, path: &Path, offset: u64) -> Result<()> {
 
 fn corruption(path: &Path, offset: u64, why: Why, later: std::path::Display<'_>) -> Error {
     match why {
-        Why::Frame(BadFrame::Checksum { got, expected }) => Error::ChecksumMismatch {
-            path: path.to_path_buf(),
-            offset,
-            got,
-            expected,
-        },
+        Why::Frame(BadFrame::Checksum { got, expected }) => {
+            Error::ChecksumMismatch { path: path.to_path_buf(), offset, got, expected }
+        }
         Why::Frame(BadFrame::Length(length)) => Error::corrupt(
             path,
             offset,

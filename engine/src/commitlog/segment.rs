@@ -36,10 +36,7 @@ const SEGMENT_SEQ_DIGITS: usize = 20;
 
 /// The file name of segment `seq`.
 pub fn segment_name(seq: u64) -> String {
-    format!(
-        "{SEGMENT_PREFIX}{seq:0width$}{SEGMENT_SUFFIX}",
-        width = SEGMENT_SEQ_DIGITS
-    )
+    format!("{SEGMENT_PREFIX}{seq:0width$}{SEGMENT_SUFFIX}", width = SEGMENT_SEQ_DIGITS)
 }
 
 /// The path of segment `seq` in `dir`.
@@ -49,9 +46,7 @@ pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
 
 /// The sequence number in a segment's file name; `None` for any other file.
 pub fn parse_segment_name(name: &str) -> Option<u64> {
-    let digits = name
-        .strip_prefix(SEGMENT_PREFIX)?
-        .strip_suffix(SEGMENT_SUFFIX)?;
+    let digits = name.strip_prefix(SEGMENT_PREFIX)?.strip_suffix(SEGMENT_SUFFIX)?;
     if digits.len() != SEGMENT_SEQ_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -100,16 +95,8 @@ pub async fn recycle(disk: &Disk, from: &Path, dir: &Path, seq: u64) -> Result<S
     let path = segment_path(dir, seq);
     disk.rename(from, &path).await?;
     // The zeroed first page makes even a short old file a page long.
-    let stale_len = if stale_len > 0 {
-        stale_len.max(IO_ALIGN as u64)
-    } else {
-        0
-    };
-    Ok(Spare {
-        seq,
-        path,
-        stale_len,
-    })
+    let stale_len = if stale_len > 0 { stale_len.max(IO_ALIGN as u64) } else { 0 };
+    Ok(Spare { seq, path, stale_len })
 }
 
 /// The segment being written: its open file and the in-memory copy of its last partial page.
@@ -130,17 +117,9 @@ impl ActiveSegment {
     /// # Errors
     /// The disk's error (the file existing already is one).
     pub async fn create(disk: &Disk, dir: &Path, seq: u64) -> Result<ActiveSegment> {
-        let file = disk
-            .open(&segment_path(dir, seq), OpenMode::CreateNew)
-            .await?;
+        let file = disk.open(&segment_path(dir, seq), OpenMode::CreateNew).await?;
         disk.sync_dir(dir).await?;
-        Ok(ActiveSegment {
-            seq,
-            file,
-            data_end: 0,
-            tail: Vec::new(),
-            stale_len: 0,
-        })
+        Ok(ActiveSegment { seq, file, data_end: 0, tail: Vec::new(), stale_len: 0 })
     }
 
     /// Opens a spare to be written from its start.
@@ -150,13 +129,7 @@ impl ActiveSegment {
     pub async fn reuse(disk: &Disk, spare: Spare) -> Result<ActiveSegment> {
         let file = disk.open(&spare.path, OpenMode::ReadWrite).await?;
         let stale_len = spare.stale_len;
-        Ok(ActiveSegment {
-            seq: spare.seq,
-            file,
-            data_end: 0,
-            tail: Vec::new(),
-            stale_len,
-        })
+        Ok(ActiveSegment { seq: spare.seq, file, data_end: 0, tail: Vec::new(), stale_len })
     }
 
     /// The segment's sequence number.
@@ -180,15 +153,9 @@ impl ActiveSegment {
     /// # Errors
     /// The disk's error. The segment is then in an unknown state: the caller stops writing.
     pub async fn write_and_sync(&mut self, records: &[u8]) -> Result<usize> {
-        assert!(
-            !records.is_empty(),
-            "an empty write would only rewrite the tail page"
-        );
+        assert!(!records.is_empty(), "an empty write would only rewrite the tail page");
         let page_start = self.data_end - self.tail.len() as u64;
-        assert!(
-            page_start.is_multiple_of(IO_ALIGN as u64),
-            "the tail page starts a page"
-        );
+        assert!(page_start.is_multiple_of(IO_ALIGN as u64), "the tail page starts a page");
         let data_end = self.data_end + records.len() as u64;
         let buffer = self.page_image(records, data_end);
         self.file.write_at(page_start, &buffer).await?;
@@ -218,8 +185,7 @@ impl ActiveSegment {
         let end = usize::try_from(self.data_end - page_start).expect("write fits usize");
         let start = align_down(end);
         self.tail.clear();
-        self.tail
-            .extend_from_slice(buffer.get(start..end).unwrap_or_default());
+        self.tail.extend_from_slice(buffer.get(start..end).unwrap_or_default());
         assert!(self.tail.len() < IO_ALIGN);
     }
 
@@ -242,10 +208,7 @@ mod tests {
         assert_eq!(segment_name(42), "commitlog-00000000000000000042.log");
         assert_eq!(parse_segment_name(&segment_name(u64::MAX)), Some(u64::MAX));
         assert_eq!(parse_segment_name("commitlog-42.log"), None);
-        assert_eq!(
-            parse_segment_name("commitlog-0000000000000000004x.log"),
-            None
-        );
+        assert_eq!(parse_segment_name("commitlog-0000000000000000004x.log"), None);
         assert_eq!(parse_segment_name("manifest"), None);
     }
 
@@ -256,20 +219,11 @@ mod tests {
             let dir = PathBuf::from("/mem/seg");
             let mut active = ActiveSegment::create(&disk, &dir, 1).await.unwrap();
             assert_eq!(active.write_and_sync(&[1; 100]).await.unwrap(), IO_ALIGN);
-            assert_eq!(
-                active.write_and_sync(&[2; IO_ALIGN]).await.unwrap(),
-                2 * IO_ALIGN
-            );
-            let file = disk
-                .open(&segment_path(&dir, 1), OpenMode::ReadOnly)
-                .await
-                .unwrap();
+            assert_eq!(active.write_and_sync(&[2; IO_ALIGN]).await.unwrap(), 2 * IO_ALIGN);
+            let file = disk.open(&segment_path(&dir, 1), OpenMode::ReadOnly).await.unwrap();
             let bytes = file.read_at(0, 3 * IO_ALIGN).await.unwrap();
             assert_eq!(bytes.len(), 2 * IO_ALIGN);
-            assert_eq!(
-                (bytes[99], bytes[100], bytes[4195], bytes[4196]),
-                (1, 2, 2, 0)
-            );
+            assert_eq!((bytes[99], bytes[100], bytes[4195], bytes[4196]), (1, 2, 2, 0));
         });
     }
 
@@ -281,24 +235,13 @@ mod tests {
             let mut old = ActiveSegment::create(&disk, &dir, 1).await.unwrap();
             old.write_and_sync(&[9; 4 * IO_ALIGN]).await.unwrap();
             old.close().await.unwrap();
-            let spare = recycle(&disk, &segment_path(&dir, 1), &dir, 5)
-                .await
-                .unwrap();
+            let spare = recycle(&disk, &segment_path(&dir, 1), &dir, 5).await.unwrap();
             assert_eq!(spare.stale_len, 4 * IO_ALIGN as u64);
             let mut active = ActiveSegment::reuse(&disk, spare).await.unwrap();
-            assert_eq!(
-                active.write_and_sync(&[3; IO_ALIGN]).await.unwrap(),
-                2 * IO_ALIGN
-            );
-            let file = disk
-                .open(&segment_path(&dir, 5), OpenMode::ReadOnly)
-                .await
-                .unwrap();
+            assert_eq!(active.write_and_sync(&[3; IO_ALIGN]).await.unwrap(), 2 * IO_ALIGN);
+            let file = disk.open(&segment_path(&dir, 5), OpenMode::ReadOnly).await.unwrap();
             let page = file.read_at(IO_ALIGN as u64, IO_ALIGN).await.unwrap();
-            assert!(
-                page.iter().all(|b| *b == 0),
-                "the page after the data is zeroed"
-            );
+            assert!(page.iter().all(|b| *b == 0), "the page after the data is zeroed");
         });
     }
 }

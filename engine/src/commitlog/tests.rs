@@ -15,17 +15,11 @@ use crate::runtime::{run_test, sleep, spawn, Queue};
 type Records = Vec<(LogPosition, Vec<u8>)>;
 
 fn scale() -> u64 {
-    std::env::var("SHOAL_TEST_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000)
+    std::env::var("SHOAL_TEST_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(2000)
 }
 
 fn small() -> CommitLogOptions {
-    CommitLogOptions {
-        segment_bytes: SEGMENT_BYTES_MIN,
-        ..CommitLogOptions::default()
-    }
+    CommitLogOptions { segment_bytes: SEGMENT_BYTES_MIN, ..CommitLogOptions::default() }
 }
 
 /// A payload of 8 to 1507 bytes that names its index.
@@ -77,9 +71,7 @@ fn is_stopped(error: &Error, needle: &str) -> bool {
 #[test]
 fn round_trip_across_segments() {
     on_both(|disk, dir| async move {
-        let (log, report, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, report, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         assert!(seen.is_empty() && report.torn_tail.is_none());
         let mut acked = Vec::new();
         append_range(&log, 0..scale() / 4, &mut acked).await;
@@ -88,19 +80,11 @@ fn round_trip_across_segments() {
         assert_eq!(log.durable_position(), last);
         log.close().await.unwrap();
 
-        let (log, report, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, report, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         assert!(report.segments >= 3, "small segments roll: {report:?}");
-        assert_eq!(
-            (report.records, seen.len()),
-            (acked.len() as u64, acked.len())
-        );
+        assert_eq!((report.records, seen.len()), (acked.len() as u64, acked.len()));
         assert_eq!(seen, acked);
-        assert!(
-            log.current_position().segment > last.segment,
-            "writing starts a new segment"
-        );
+        assert!(log.current_position().segment > last.segment, "writing starts a new segment");
         let middle = acked[acked.len() / 2].0;
         append_range(&log, 10_000..10_010, &mut acked).await;
         drop(log);
@@ -116,9 +100,7 @@ fn round_trip_across_segments() {
 #[test]
 fn concurrent_writers_share_fdatasyncs() {
     on_both(|disk, dir| async move {
-        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         let (writers, per_writer) = (64, (scale() / 64).max(4));
         let acked = Rc::new(RefCell::new(Vec::new()));
         let tasks: Vec<_> = (0..writers)
@@ -138,21 +120,13 @@ fn concurrent_writers_share_fdatasyncs() {
         }
         let stats = log.stats();
         assert_eq!(stats.appends, writers * per_writer);
-        assert!(
-            stats.flushes * 4 <= stats.appends,
-            "group commit batches: {stats:?}"
-        );
+        assert!(stats.flushes * 4 <= stats.appends, "group commit batches: {stats:?}");
         log.close().await.unwrap();
-        let (_log, report, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (_log, report, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         let mut acked = acked.take();
         acked.sort();
         assert_eq!(report.records, stats.appends);
-        assert_eq!(
-            seen, acked,
-            "every acknowledged append is replayed, in position order"
-        );
+        assert_eq!(seen, acked, "every acknowledged append is replayed, in position order");
     });
 }
 
@@ -162,9 +136,7 @@ fn torn_write_at_the_tail_is_cut_and_reported() {
         let (disk, dir) = (Disk::memory(), PathBuf::from("/mem/log"));
         let mem = disk.as_memory().unwrap().clone();
         let options = CommitLogOptions::default();
-        let (log, _, _) = open_log(&disk, &dir, options.clone(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, _, _) = open_log(&disk, &dir, options.clone(), LogPosition::ZERO).await.unwrap();
         let mut acked = Vec::new();
         append_range(&log, 0..10, &mut acked).await;
         let end = log.current_position();
@@ -175,26 +147,18 @@ fn torn_write_at_the_tail_is_cut_and_reported() {
         assert!(is_stopped(&torn, "torn write"), "{torn}");
         // The torn sectors reached the media before the power went.
         let path = segment_path(&dir, end.segment);
-        disk.open(&path, OpenMode::ReadWrite)
-            .await
-            .unwrap()
-            .fdatasync()
-            .await
-            .unwrap();
+        disk.open(&path, OpenMode::ReadWrite).await.unwrap().fdatasync().await.unwrap();
         log.halt();
         mem.power_cut();
 
-        let (log, report, seen) = open_log(&disk, &dir, options.clone(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, report, seen) =
+            open_log(&disk, &dir, options.clone(), LogPosition::ZERO).await.unwrap();
         assert_eq!(seen, acked, "exactly the acknowledged records");
         assert_eq!(report.torn_tail, Some((path, end.offset)));
         append_range(&log, 100..110, &mut acked).await;
         log.close().await.unwrap();
         // The tail was cut back: with records after it, it must not read as corruption now.
-        let (_log, report, seen) = open_log(&disk, &dir, options, LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (_log, report, seen) = open_log(&disk, &dir, options, LogPosition::ZERO).await.unwrap();
         assert_eq!((seen, report.torn_tail), (acked, None));
     });
 }
@@ -203,9 +167,7 @@ fn torn_write_at_the_tail_is_cut_and_reported() {
 fn flipped_bit_in_a_middle_segment_fails_open_naming_the_file() {
     run_test(|| async {
         let (disk, dir) = (Disk::memory(), PathBuf::from("/mem/log"));
-        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         let mut acked = Vec::new();
         let mut i = 0;
         while log.current_position().segment < 4 {
@@ -216,10 +178,7 @@ fn flipped_bit_in_a_middle_segment_fails_open_naming_the_file() {
         let segments = list_segments(&disk, &dir).await.unwrap();
         let middle = segments[1].1.clone();
         disk.as_memory().unwrap().flip_bit(&middle, 100);
-        let error = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .err()
-            .unwrap();
+        let error = open_log(&disk, &dir, small(), LogPosition::ZERO).await.err().unwrap();
         match &error {
             Error::ChecksumMismatch { path, .. } | Error::Corrupt { path, .. } => {
                 assert_eq!(path, &middle);
@@ -236,26 +195,19 @@ fn failed_fdatasync_stops_every_later_append() {
     run_test(|| async {
         let (disk, dir) = (Disk::memory(), PathBuf::from("/mem/log"));
         let mem = disk.as_memory().unwrap().clone();
-        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         let mut acked = Vec::new();
         append_range(&log, 0..3, &mut acked).await;
         mem.fail_after(FaultOp::Sync, 0);
         let tasks: Vec<_> = (0..8)
             .map(|i| {
                 let log = log.clone();
-                spawn(Queue::Foreground, async move {
-                    log.append(&payload(10 + i)).await
-                })
+                spawn(Queue::Foreground, async move { log.append(&payload(10 + i)).await })
             })
             .collect();
         for task in tasks {
             let error = task.join().await.unwrap().unwrap_err();
-            assert!(
-                is_stopped(&error, "fdatasync"),
-                "the whole batch fails: {error}"
-            );
+            assert!(is_stopped(&error, "fdatasync"), "the whole batch fails: {error}");
         }
         // The disk works again, but the log does not pretend the lost sync succeeded.
         let later = log.append(&payload(20)).await.unwrap_err();
@@ -263,9 +215,7 @@ fn failed_fdatasync_stops_every_later_append() {
         assert!(is_stopped(&log.sync().await.unwrap_err(), "fdatasync"));
         assert!(log.close().await.is_err());
         mem.power_cut();
-        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         assert_eq!(seen, acked);
     });
 }
@@ -275,9 +225,7 @@ fn full_disk_stops_writes_and_loses_nothing_acknowledged() {
     run_test(|| async {
         let (disk, dir) = (Disk::memory(), PathBuf::from("/mem/log"));
         let mem = disk.as_memory().unwrap().clone();
-        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         let mut acked = Vec::new();
         append_range(&log, 0..10, &mut acked).await;
         mem.set_capacity(Some(mem.used_bytes()));
@@ -294,9 +242,7 @@ fn full_disk_stops_writes_and_loses_nothing_acknowledged() {
         assert!(is_stopped(&later, "disk full"), "{later}");
         log.halt();
         mem.power_cut();
-        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         assert_eq!(seen, acked);
     });
 }
@@ -304,9 +250,7 @@ fn full_disk_stops_writes_and_loses_nothing_acknowledged() {
 #[test]
 fn release_before_recycles_segments() {
     on_both(|disk, dir| async move {
-        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         let first = log.current_position().segment;
         let mut acked = Vec::new();
         let mut i = 0;
@@ -315,21 +259,13 @@ fn release_before_recycles_segments() {
             i += 10;
         }
         let head = log.current_position().segment;
-        let cut = LogPosition {
-            segment: first + 3,
-            offset: 0,
-        };
+        let cut = LogPosition { segment: first + 3, offset: 0 };
         log.release_before(cut).await.unwrap();
         let names = disk.list(&dir).await.unwrap();
         let spares: Vec<u64> = (head + 1..head + 3).collect();
-        let expected: Vec<String> = (first + 3..=head)
-            .chain(spares.iter().copied())
-            .map(segment_name)
-            .collect();
-        assert_eq!(
-            names, expected,
-            "3 released: 2 renamed to future names, 1 deleted"
-        );
+        let expected: Vec<String> =
+            (first + 3..=head).chain(spares.iter().copied()).map(segment_name).collect();
+        assert_eq!(names, expected, "3 released: 2 renamed to future names, 1 deleted");
         // Rolling twice more writes into the spares instead of creating files.
         while log.current_position().segment < head + 2 {
             append_range(&log, i..i + 10, &mut acked).await;
@@ -352,39 +288,27 @@ fn release_before_recycles_segments() {
 fn periodic_mode_acknowledges_before_sync() {
     on_both(|disk, dir| async move {
         let interval_ms = 20;
-        let options = CommitLogOptions {
-            sync: SyncMode::Periodic { interval_ms },
-            ..small()
-        };
-        let (log, _, _) = open_log(&disk, &dir, options.clone(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let options = CommitLogOptions { sync: SyncMode::Periodic { interval_ms }, ..small() };
+        let (log, _, _) = open_log(&disk, &dir, options.clone(), LogPosition::ZERO).await.unwrap();
         let mut acked = Vec::new();
         append_range(&log, 0..50, &mut acked).await;
         assert_eq!(log.stats().flushes, 0, "acknowledged before any write");
         assert!(log.durable_position() < log.current_position());
         sleep(Duration::from_millis(interval_ms * 5)).await;
-        assert_eq!(
-            log.durable_position(),
-            log.current_position(),
-            "the timer synced them"
-        );
+        assert_eq!(log.durable_position(), log.current_position(), "the timer synced them");
         log.halt();
         if let Some(mem) = disk.as_memory() {
             mem.power_cut();
         }
-        let (log, _, seen) = open_log(&disk, &dir, options.clone(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, _, seen) =
+            open_log(&disk, &dir, options.clone(), LogPosition::ZERO).await.unwrap();
         assert_eq!(seen, acked);
         let Some(mem) = disk.as_memory() else { return };
         // The documented risk: a power cut before the timer loses acknowledged appends.
         let lost = log.append(b"acknowledged, then lost").await.unwrap();
         log.halt();
         mem.power_cut();
-        let (_log, _, seen) = open_log(&disk, &dir, options, LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (_log, _, seen) = open_log(&disk, &dir, options, LogPosition::ZERO).await.unwrap();
         assert!(seen.iter().all(|(at, _)| *at != lost));
     });
 }
@@ -393,37 +317,21 @@ fn periodic_mode_acknowledges_before_sync() {
 fn pending_bytes_are_bounded() {
     run_test(|| async {
         let (disk, dir) = (Disk::memory(), PathBuf::from("/mem/log"));
-        let sync = SyncMode::Periodic {
-            interval_ms: 600_000,
-        };
-        let options = CommitLogOptions {
-            pending_bytes_max: 16 << 10,
-            sync,
-            ..small()
-        };
-        let (log, _, _) = open_log(&disk, &dir, options, LogPosition::ZERO)
-            .await
-            .unwrap();
+        let sync = SyncMode::Periodic { interval_ms: 600_000 };
+        let options = CommitLogOptions { pending_bytes_max: 16 << 10, sync, ..small() };
+        let (log, _, _) = open_log(&disk, &dir, options, LogPosition::ZERO).await.unwrap();
         for _ in 0..200 {
             log.append(&[7; 1000]).await.unwrap();
         }
         let flushes = log.stats().flushes;
-        assert!(
-            flushes >= 10,
-            "writers waiting for room start flushes: {flushes}"
-        );
+        assert!(flushes >= 10, "writers waiting for room start flushes: {flushes}");
         // Dropping the last handle flushes what is pending.
         let end = log.current_position();
         drop(log);
         sleep(Duration::from_millis(5)).await;
         disk.as_memory().unwrap().power_cut();
-        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
-        assert_eq!(
-            (seen.len(), seen.last().map(|(at, _)| *at)),
-            (200, Some(end))
-        );
+        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
+        assert_eq!((seen.len(), seen.last().map(|(at, _)| *at)), (200, Some(end)));
     });
 }
 
@@ -431,32 +339,22 @@ fn pending_bytes_are_bounded() {
 fn limits_and_batches() {
     run_test(|| async {
         let (disk, dir) = (Disk::memory(), PathBuf::from("/mem/log"));
-        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         let limit = small().payload_bytes_max();
         let too_large = log.append(&vec![1; limit + 1]).await.unwrap_err();
         assert!(matches!(too_large, Error::TooLarge { .. }), "{too_large}");
         assert!(matches!(log.append(b"").await, Err(Error::Invalid { .. })));
         let full = vec![2; limit];
         let first = log.append(&full).await.unwrap();
-        assert_eq!(
-            first.offset, SEGMENT_BYTES_MIN,
-            "the largest record fills a segment"
-        );
+        assert_eq!(first.offset, SEGMENT_BYTES_MIN, "the largest record fills a segment");
         let batch = log.append_batch(&[b"a", b"bb", b"ccc"]).await.unwrap();
         assert_eq!(batch, log.current_position());
         log.close().await.unwrap();
-        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO)
-            .await
-            .unwrap();
+        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         let payloads: Vec<&[u8]> = seen.iter().map(|(_, p)| p.as_slice()).collect();
         assert_eq!(payloads, vec![full.as_slice(), b"a", b"bb", b"ccc"]);
         assert_eq!(seen.last().map(|(at, _)| *at), Some(batch));
-        let bad = CommitLogOptions {
-            segment_bytes: 5000,
-            ..small()
-        };
+        let bad = CommitLogOptions { segment_bytes: 5000, ..small() };
         assert!(open_log(&disk, &dir, bad, LogPosition::ZERO).await.is_err());
     });
 }

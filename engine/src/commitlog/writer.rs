@@ -109,9 +109,7 @@ impl State {
     /// The error an append gets now, if the log takes no more records.
     fn stopped(&self) -> Option<Error> {
         if let Some(reason) = &self.failure {
-            return Some(Error::WritesStopped {
-                reason: reason.clone(),
-            });
+            return Some(Error::WritesStopped { reason: reason.clone() });
         }
         self.closing.then_some(Error::Closed)
     }
@@ -143,10 +141,7 @@ impl State {
             }
         };
         assert!(seq > self.head.segment, "segment numbers only grow");
-        self.head = LogPosition {
-            segment: seq,
-            offset: 0,
-        };
+        self.head = LogPosition { segment: seq, offset: 0 };
         (seq, opening)
     }
 
@@ -163,10 +158,7 @@ impl State {
             if self.head.offset + len > segment_bytes {
                 self.roll();
             }
-            assert!(
-                self.head.offset + len <= segment_bytes,
-                "payload length checked"
-            );
+            assert!(self.head.offset + len <= segment_bytes, "payload length checked");
             let seq = self.head.segment;
             record::encode(seq, payload, &mut self.chunk().records);
             self.head.offset += len;
@@ -179,36 +171,19 @@ impl State {
 
     fn roll(&mut self) {
         let (seq, opening) = self.claim_segment();
-        self.pending.chunks.push(Chunk {
-            seq,
-            start: 0,
-            opening,
-            records: Vec::new(),
-        });
+        self.pending.chunks.push(Chunk { seq, start: 0, opening, records: Vec::new() });
     }
 
     /// The pending chunk of the head segment, started if the batch has none yet.
     fn chunk(&mut self) -> &mut Chunk {
         let head = self.head;
-        if self
-            .pending
-            .chunks
-            .last()
-            .is_none_or(|chunk| chunk.seq != head.segment)
-        {
+        if self.pending.chunks.last().is_none_or(|chunk| chunk.seq != head.segment) {
             let opening = Opening::Continue;
-            let chunk = Chunk {
-                seq: head.segment,
-                start: head.offset,
-                opening,
-                records: Vec::new(),
-            };
+            let chunk =
+                Chunk { seq: head.segment, start: head.offset, opening, records: Vec::new() };
             self.pending.chunks.push(chunk);
         }
-        self.pending
-            .chunks
-            .last_mut()
-            .expect("a chunk was just ensured")
+        self.pending.chunks.last_mut().expect("a chunk was just ensured")
     }
 }
 
@@ -236,12 +211,7 @@ impl Shared {
             next_seq,
             stats: CommitLogStats::default(),
         };
-        Shared {
-            disk,
-            dir,
-            options,
-            state: RefCell::new(state),
-        }
+        Shared { disk, dir, options, state: RefCell::new(state) }
     }
 
     pub(super) async fn append(&self, payloads: &[&[u8]]) -> Result<LogPosition> {
@@ -274,10 +244,7 @@ impl Shared {
         for payload in payloads {
             if payload.is_empty() {
                 let reason = "an empty payload cannot be told from the end of the log".into();
-                return Err(Error::Invalid {
-                    what: "commit log record",
-                    reason,
-                });
+                return Err(Error::Invalid { what: "commit log record", reason });
             }
             if payload.len() > limit {
                 return Err(Error::TooLarge {

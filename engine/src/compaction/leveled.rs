@@ -20,9 +20,7 @@ pub const LEVEL_FANOUT: u64 = 10;
 /// The byte budget of `level` (≥ 1).
 pub fn level_budget(config: &EngineConfig, level: u32) -> u64 {
     assert!(level >= 1, "level 0 is bounded by file count");
-    config
-        .leveled_base_bytes
-        .saturating_mul(LEVEL_FANOUT.saturating_pow(level - 1))
+    config.leveled_base_bytes.saturating_mul(LEVEL_FANOUT.saturating_pow(level - 1))
 }
 
 fn overlaps(a: &FileMeta, first: &[u8], last: &[u8]) -> bool {
@@ -41,16 +39,8 @@ pub fn choose(
         let first = level0.iter().map(|f| f.first_key.as_slice()).min()?;
         let last = level0.iter().map(|f| f.last_key.as_slice()).max()?;
         let mut inputs = level0.clone();
-        inputs.extend(
-            files
-                .iter()
-                .filter(|f| f.level == 1 && overlaps(f, first, last)),
-        );
-        return Some(Choice {
-            inputs: ids(&inputs),
-            output_level: 1,
-            split_bytes,
-        });
+        inputs.extend(files.iter().filter(|f| f.level == 1 && overlaps(f, first, last)));
+        return Some(Choice { inputs: ids(&inputs), output_level: 1, split_bytes });
     }
     let deepest = files.iter().map(|f| f.level).max().unwrap_or(0);
     for level in 1..=deepest {
@@ -71,11 +61,7 @@ pub fn choose(
                 .iter()
                 .filter(|f| f.level == level + 1 && overlaps(f, &pick.first_key, &pick.last_key)),
         );
-        return Some(Choice {
-            inputs: ids(&inputs),
-            output_level: level + 1,
-            split_bytes,
-        });
+        return Some(Choice { inputs: ids(&inputs), output_level: level + 1, split_bytes });
     }
     None
 }
@@ -85,13 +71,7 @@ mod tests {
     use super::*;
 
     fn file(id: u64, level: u32, bytes: u64, first: u8, last: u8) -> FileMeta {
-        FileMeta {
-            id,
-            level,
-            file_bytes: bytes,
-            first_key: vec![first],
-            last_key: vec![last],
-        }
+        FileMeta { id, level, file_bytes: bytes, first_key: vec![first], last_key: vec![last] }
     }
 
     #[test]
@@ -108,21 +88,13 @@ mod tests {
     #[test]
     fn an_oversized_level_pushes_one_file_down_round_robin() {
         let config = EngineConfig::default().leveled_base_bytes(1000);
-        let files = vec![
-            file(1, 1, 800, 0, 9),
-            file(2, 1, 800, 10, 19),
-            file(3, 2, 50, 12, 14),
-        ];
+        let files = vec![file(1, 1, 800, 0, 9), file(2, 1, 800, 10, 19), file(3, 2, 50, 12, 14)];
         let first = choose(&files, &config, &BTreeMap::new()).expect("level 1 over budget");
         assert_eq!((first.inputs.clone(), first.output_level), (vec![1], 2));
         let mut cursors = BTreeMap::new();
         cursors.insert(1, vec![9]);
         let second = choose(&files, &config, &cursors).expect("still over budget");
-        assert_eq!(
-            second.inputs,
-            vec![2, 3],
-            "the next file and its overlap below"
-        );
+        assert_eq!(second.inputs, vec![2, 3], "the next file and its overlap below");
         let small = vec![file(1, 1, 10, 0, 9)];
         assert_eq!(choose(&small, &config, &BTreeMap::new()), None);
     }

@@ -76,15 +76,11 @@ impl Engine {
                 return;
             }
             let tables: Vec<_> = self.shared.tables.borrow().values().cloned().collect();
-            let work = tables
-                .into_iter()
-                .find_map(|t| choose(&t, &self.shared.config).map(|c| (t, c)));
+            let work =
+                tables.into_iter().find_map(|t| choose(&t, &self.shared.config).map(|c| (t, c)));
             let Some((table, choice)) = work else { return };
             if let Err(error) = worker::compact(self, &table, &choice).await {
-                eprintln!(
-                    "shoal-engine: compaction of table {} failed: {error}",
-                    table.id
-                );
+                eprintln!("shoal-engine: compaction of table {} failed: {error}", table.id);
                 *self.shared.metrics.last_compaction_error.borrow_mut() = Some(error.to_string());
                 // Try again after the next flush rather than spinning on a failing disk.
                 return;
@@ -102,9 +98,8 @@ impl Engine {
         }
         loop {
             let tables: Vec<_> = self.shared.tables.borrow().values().cloned().collect();
-            let work = tables
-                .into_iter()
-                .find_map(|t| choose(&t, &self.shared.config).map(|c| (t, c)));
+            let work =
+                tables.into_iter().find_map(|t| choose(&t, &self.shared.config).map(|c| (t, c)));
             let Some((table, choice)) = work else {
                 return Ok(());
             };
@@ -125,21 +120,12 @@ impl Engine {
         if inputs.len() < 2 {
             return Ok(());
         }
-        let level = table
-            .file_metas()
-            .iter()
-            .map(|f| f.level)
-            .max()
-            .unwrap_or(0);
+        let level = table.file_metas().iter().map(|f| f.level).max().unwrap_or(0);
         let split_bytes = match table.options.strategy {
             CompactionStrategy::Leveled => Some(self.shared.config.sstable_target_bytes),
             CompactionStrategy::SizeTiered => None,
         };
-        let choice = Choice {
-            inputs,
-            output_level: level.max(1),
-            split_bytes,
-        };
+        let choice = Choice { inputs, output_level: level.max(1), split_bytes };
         worker::compact(self, &table, &choice).await
     }
 }

@@ -36,19 +36,12 @@ pub fn choose(files: &[FileMeta], config: &EngineConfig) -> Option<Choice> {
         }
     }
     let threshold = config.size_tiered_min_threshold;
-    let best = buckets
-        .into_iter()
-        .filter(|b| b.len() >= threshold)
-        .max_by_key(|b| {
-            let total: u64 = b.iter().map(|f| f.file_bytes).sum();
-            (b.len().min(MAX_THRESHOLD), std::cmp::Reverse(total))
-        })?;
+    let best = buckets.into_iter().filter(|b| b.len() >= threshold).max_by_key(|b| {
+        let total: u64 = b.iter().map(|f| f.file_bytes).sum();
+        (b.len().min(MAX_THRESHOLD), std::cmp::Reverse(total))
+    })?;
     let inputs: Vec<&FileMeta> = best.into_iter().take(MAX_THRESHOLD).collect();
-    Some(Choice {
-        inputs: ids(&inputs),
-        output_level: 0,
-        split_bytes: None,
-    })
+    Some(Choice { inputs: ids(&inputs), output_level: 0, split_bytes: None })
 }
 
 #[cfg(test)]
@@ -56,13 +49,7 @@ mod tests {
     use super::*;
 
     fn file(id: u64, bytes: u64) -> FileMeta {
-        FileMeta {
-            id,
-            level: 0,
-            file_bytes: bytes,
-            first_key: vec![0],
-            last_key: vec![9],
-        }
+        FileMeta { id, level: 0, file_bytes: bytes, first_key: vec![0], last_key: vec![9] }
     }
 
     #[test]

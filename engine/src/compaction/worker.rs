@@ -17,7 +17,6 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::flush::{install_manifest, next_file_id, OutputTable};
 use crate::manifest::{self, sstable_path, FileMeta};
-use crate::memtable::MemtableRead;
 use crate::metrics::EngineMetrics;
 use crate::read::ReadSnapshot;
 use crate::runtime;
@@ -32,22 +31,14 @@ pub async fn compact(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -
     let inputs = id_set(&choice.inputs);
     table.compacting.borrow_mut().extend(inputs.iter().copied());
     let result = run(engine, table, choice).await;
-    table
-        .compacting
-        .borrow_mut()
-        .retain(|id| !inputs.contains(id));
+    table.compacting.borrow_mut().retain(|id| !inputs.contains(id));
     result
 }
 
 async fn run(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -> Result<()> {
     let inputs = id_set(&choice.inputs);
-    let files: Vec<LiveFile> = table
-        .files
-        .borrow()
-        .iter()
-        .filter(|f| inputs.contains(&f.meta.id))
-        .cloned()
-        .collect();
+    let files: Vec<LiveFile> =
+        table.files.borrow().iter().filter(|f| inputs.contains(&f.meta.id)).cloned().collect();
     assert_eq!(files.len(), inputs.len(), "every input of a choice is live");
     let merged = ReadSnapshot {
         memtables: Vec::new(),
@@ -57,11 +48,7 @@ async fn run(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -> Result
     let written = merge_into_outputs(engine, table, choice, &merged, &mut outputs).await;
     if let Err(error) = written {
         for meta in &outputs {
-            let _ = engine
-                .shared
-                .disk
-                .remove(&sstable_path(&engine.shared.dir, meta.id))
-                .await;
+            let _ = engine.shared.disk.remove(&sstable_path(&engine.shared.dir, meta.id)).await;
         }
         return Err(error);
     }
@@ -87,22 +74,12 @@ async fn merge_into_outputs(
     let inputs = id_set(&choice.inputs);
     let others = {
         let snapshot = table.snapshot();
-        let sstables = snapshot
-            .sstables
-            .into_iter()
-            .filter(|t| !inputs.contains(&t.table_id()))
-            .collect();
-        ReadSnapshot {
-            memtables: snapshot.memtables,
-            sstables,
-        }
+        let sstables =
+            snapshot.sstables.into_iter().filter(|t| !inputs.contains(&t.table_id())).collect();
+        ReadSnapshot { memtables: snapshot.memtables, sstables }
     };
     let expected_keys: usize = merged.sstables.iter().map(|t| t.entries() as usize).sum();
-    let mut iter = merged.merge_iter(
-        std::ops::Bound::Unbounded,
-        std::ops::Bound::Unbounded,
-        false,
-    );
+    let mut iter = merged.merge_iter(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, false);
     let mut output: Option<OutputTable> = None;
     let mut partition: Option<(Vec<u8>, u64)> = None;
     while let Some((key, mut row)) = iter.next().await? {
@@ -123,10 +100,7 @@ async fn merge_into_outputs(
                 ),
             };
             out.add(&key, &row).await?;
-            if choice
-                .split_bytes
-                .is_some_and(|limit| out.bytes_added >= limit)
-            {
+            if choice.split_bytes.is_some_and(|limit| out.bytes_added >= limit) {
                 finish_output(engine, output.take(), choice.output_level, outputs).await?;
             }
         }
@@ -155,10 +129,7 @@ async fn finish_output(
         last_key: Vec::new(),
     });
     let meta = output.finish(level).await?;
-    EngineMetrics::add(
-        &engine.shared.metrics.compaction_write_bytes,
-        meta.file_bytes,
-    );
+    EngineMetrics::add(&engine.shared.metrics.compaction_write_bytes, meta.file_bytes);
     *outputs.last_mut().expect("pushed above") = meta;
     Ok(())
 }
@@ -188,10 +159,8 @@ fn may_purge(others: &ReadSnapshot, key: &[u8]) -> bool {
         None => std::ops::Bound::Unbounded,
     };
     let lower = std::ops::Bound::Included(prefix);
-    let in_memtables = others
-        .memtables
-        .iter()
-        .any(|m| !m.range_chunk(lower, upper_bound, false, 1).is_empty());
+    let in_memtables =
+        others.memtables.iter().any(|m| !m.range_chunk(lower, upper_bound, false, 1).is_empty());
     let in_tables = others
         .sstables
         .iter()
@@ -227,19 +196,13 @@ async fn install(
         let mut files = table.files.borrow_mut();
         files.retain(|f| !input_ids.contains(&f.meta.id));
         files.extend(
-            outputs
-                .into_iter()
-                .zip(readers)
-                .map(|(meta, reader)| LiveFile { meta, reader }),
+            outputs.into_iter().zip(readers).map(|(meta, reader)| LiveFile { meta, reader }),
         );
     }
     if choice.output_level >= 2 {
         let from = choice.output_level - 1;
-        let last = inputs
-            .iter()
-            .filter(|f| f.meta.level == from)
-            .map(|f| f.meta.last_key.clone())
-            .max();
+        let last =
+            inputs.iter().filter(|f| f.meta.level == from).map(|f| f.meta.last_key.clone()).max();
         if let Some(last) = last {
             table.level_cursor.borrow_mut().insert(from, last);
         }

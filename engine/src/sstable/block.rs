@@ -169,10 +169,7 @@ impl BlockBuilder {
 
     /// Appends an entry. `key` must sort after the previous key of this block.
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
-        assert!(
-            self.count == 0 || key > self.last_key.as_slice(),
-            "block keys out of order"
-        );
+        assert!(self.count == 0 || key > self.last_key.as_slice(), "block keys out of order");
         let shared = if self.count.is_multiple_of(RESTART_INTERVAL) {
             let offset = u32::try_from(self.buf.len()).expect("block payload fits u32");
             self.restarts.push(offset);
@@ -259,13 +256,8 @@ pub fn frame(payload: &[u8], compression: Compression, out: &mut Vec<u8>) -> usi
 /// [`FrameError::Checksum`] if the bytes are not those written, [`FrameError::Corrupt`] if the
 /// trailer is impossible or lz4 fails.
 pub fn unframe(raw: &Bytes, payload_max: usize) -> Result<Bytes, FrameError> {
-    let body_len = raw
-        .len()
-        .checked_sub(4)
-        .ok_or(FrameError::Corrupt("block too short"))?;
-    let stored_len = body_len
-        .checked_sub(5)
-        .ok_or(FrameError::Corrupt("block too short"))?;
+    let body_len = raw.len().checked_sub(4).ok_or(FrameError::Corrupt("block too short"))?;
+    let stored_len = body_len.checked_sub(5).ok_or(FrameError::Corrupt("block too short"))?;
     let mut trailer = ByteReader::new(raw, stored_len);
     let (kind, uncompressed, expected) = match (trailer.u8(), trailer.u32_le(), trailer.u32_le()) {
         (Some(kind), Some(len), Some(crc)) => (kind, len as usize, crc),
@@ -280,31 +272,20 @@ pub fn unframe(raw: &Bytes, payload_max: usize) -> Result<Bytes, FrameError> {
     }
     match kind {
         KIND_NONE if uncompressed == stored_len => Ok(raw.slice(..stored_len)),
-        KIND_NONE => Err(FrameError::Corrupt(
-            "raw block length differs from its trailer",
-        )),
+        KIND_NONE => Err(FrameError::Corrupt("raw block length differs from its trailer")),
         KIND_LZ4 => decompress(raw.get(..stored_len).unwrap_or_default(), uncompressed),
         _ => Err(FrameError::Corrupt("unknown compression kind")),
     }
 }
 
 fn decompress(stored: &[u8], uncompressed: usize) -> Result<Bytes, FrameError> {
-    if uncompressed
-        > stored
-            .len()
-            .saturating_mul(LZ4_EXPANSION_MAX)
-            .saturating_add(16)
-    {
-        return Err(FrameError::Corrupt(
-            "lz4 uncompressed length impossible for its input",
-        ));
+    if uncompressed > stored.len().saturating_mul(LZ4_EXPANSION_MAX).saturating_add(16) {
+        return Err(FrameError::Corrupt("lz4 uncompressed length impossible for its input"));
     }
     let mut out = vec![0_u8; uncompressed];
     match lz4_flex::block::decompress_into(stored, &mut out) {
         Ok(n) if n == uncompressed => Ok(Bytes::from(out)),
-        Ok(_) => Err(FrameError::Corrupt(
-            "lz4 output shorter than its trailer says",
-        )),
+        Ok(_) => Err(FrameError::Corrupt("lz4 output shorter than its trailer says")),
         Err(_) => Err(FrameError::Corrupt("lz4 decompression failed")),
     }
 }
@@ -344,12 +325,7 @@ fn parse_entry(data: &[u8], pos: usize, end: usize) -> Option<RawEntry> {
     reader.bytes(unshared)?;
     let suffix_end = reader.pos();
     reader.bytes(value_len)?;
-    Some(RawEntry {
-        shared,
-        suffix_start,
-        suffix_end,
-        value_end: reader.pos(),
-    })
+    Some(RawEntry { shared, suffix_start, suffix_end, value_end: reader.pos() })
 }
 
 impl Block {
@@ -359,11 +335,7 @@ impl Block {
     /// Why the payload is not a block (a reason to wrap in `Error::Corrupt`).
     pub fn decode(data: Bytes) -> Result<Block, &'static str> {
         let (restarts, entries_end) = decode_restarts(&data)?;
-        let block = Block {
-            data,
-            restarts,
-            entries_end,
-        };
+        let block = Block { data, restarts, entries_end };
         block.check_entries()?;
         Ok(block)
     }
@@ -379,9 +351,7 @@ impl Block {
             if (at_restart && entry.shared != 0) || entry.shared > key.len() {
                 return Err("bad shared key prefix");
             }
-            let suffix = data
-                .get(entry.suffix_start..entry.suffix_end)
-                .unwrap_or_default();
+            let suffix = data.get(entry.suffix_start..entry.suffix_end).unwrap_or_default();
             let previous = std::mem::take(&mut key);
             key.extend_from_slice(previous.get(..entry.shared).unwrap_or_default());
             key.extend_from_slice(suffix);
@@ -410,17 +380,13 @@ impl Block {
     pub fn get(&self, key: &[u8]) -> Option<Bytes> {
         let interval = self.restarts_before(|k| k <= key).checked_sub(1)?;
         let entries = self.decode_interval(interval);
-        let found = entries
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .ok()?;
+        let found = entries.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
         entries.get(found).map(|(_, v)| v.clone())
     }
 
     /// Every entry, in order (used for the index block, read once per table open).
     pub fn entries(&self) -> Vec<Entry> {
-        (0..self.restarts.len())
-            .flat_map(|i| self.decode_interval(i))
-            .collect()
+        (0..self.restarts.len()).flat_map(|i| self.decode_interval(i)).collect()
     }
 
     /// How many restart points have a key for which `before` holds (`before` must hold for a
@@ -440,38 +406,22 @@ impl Block {
 
     /// The full key at restart point `index` (its `shared` is 0).
     fn restart_key(&self, index: usize) -> &[u8] {
-        let pos = self
-            .restarts
-            .get(index)
-            .copied()
-            .expect("restart index in range") as usize;
+        let pos = self.restarts.get(index).copied().expect("restart index in range") as usize;
         let entry = parse_entry(&self.data, pos, self.entries_end).expect("checked at decode");
-        self.data
-            .get(entry.suffix_start..entry.suffix_end)
-            .expect("checked at decode")
+        self.data.get(entry.suffix_start..entry.suffix_end).expect("checked at decode")
     }
 
     /// The entries of restart interval `index` (at most [`RESTART_INTERVAL`] when written by
     /// this build), with full keys.
     pub(crate) fn decode_interval(&self, index: usize) -> Vec<Entry> {
-        let start = self
-            .restarts
-            .get(index)
-            .copied()
-            .expect("restart index in range") as usize;
-        let end = self
-            .restarts
-            .get(index + 1)
-            .map_or(self.entries_end, |&r| r as usize);
+        let start = self.restarts.get(index).copied().expect("restart index in range") as usize;
+        let end = self.restarts.get(index + 1).map_or(self.entries_end, |&r| r as usize);
         let mut entries: Vec<Entry> = Vec::with_capacity(RESTART_INTERVAL);
         let mut key: &[u8] = &[];
         let mut pos = start;
         while pos < end {
             let entry = parse_entry(&self.data, pos, self.entries_end).expect("checked at decode");
-            let suffix = self
-                .data
-                .get(entry.suffix_start..entry.suffix_end)
-                .unwrap_or_default();
+            let suffix = self.data.get(entry.suffix_start..entry.suffix_end).unwrap_or_default();
             let mut full = Vec::with_capacity(entry.shared + suffix.len());
             full.extend_from_slice(key.get(..entry.shared).expect("checked at decode"));
             full.extend_from_slice(suffix);
@@ -486,17 +436,10 @@ impl Block {
 
 /// Reads the restart array at the end of `data`; returns it and where the entries end.
 fn decode_restarts(data: &[u8]) -> Result<(Vec<u32>, usize), &'static str> {
-    let count_at = data
-        .len()
-        .checked_sub(4)
-        .ok_or("block shorter than its restart count")?;
-    let count = ByteReader::new(data, count_at)
-        .u32_le()
-        .ok_or("block too short")? as usize;
+    let count_at = data.len().checked_sub(4).ok_or("block shorter than its restart count")?;
+    let count = ByteReader::new(data, count_at).u32_le().ok_or("block too short")? as usize;
     let array_bytes = count.checked_mul(4).ok_or("restart count overflows")?;
-    let entries_end = count_at
-        .checked_sub(array_bytes)
-        .ok_or("restart array past block")?;
+    let entries_end = count_at.checked_sub(array_bytes).ok_or("restart array past block")?;
     if count == 0 || entries_end == 0 {
         return Err("empty block");
     }
@@ -516,12 +459,13 @@ fn decode_restarts(data: &[u8]) -> Result<(Vec<u32>, usize), &'static str> {
     Ok((restarts, entries_end))
 }
 
+/// Block fixtures shared by this file's tests and the iterator's.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use proptest::prelude::*;
 
-    fn build(pairs: &[(Vec<u8>, Vec<u8>)]) -> Block {
+    /// A decoded block of `pairs`.
+    pub(crate) fn build(pairs: &[(Vec<u8>, Vec<u8>)]) -> Block {
         let mut builder = BlockBuilder::default();
         for (k, v) in pairs {
             builder.add(k, v);
@@ -529,16 +473,17 @@ mod tests {
         Block::decode(Bytes::from(builder.finish())).unwrap()
     }
 
-    fn sample(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        (0..n)
-            .map(|i| {
-                (
-                    format!("key{:05}", i * 3).into_bytes(),
-                    vec![i as u8; i % 7],
-                )
-            })
-            .collect()
+    /// `n` sorted pairs with keys three apart, so absent keys sit between them.
+    pub(crate) fn sample(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        (0..n).map(|i| (format!("key{:05}", i * 3).into_bytes(), vec![i as u8; i % 7])).collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{build, sample};
+    use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn varint_round_trips_and_rejects_overflow() {
@@ -583,9 +528,8 @@ mod tests {
 
     #[test]
     fn incompressible_payload_is_stored_raw() {
-        let payload: Vec<u8> = (0..1000_u32)
-            .map(|i| xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes()) as u8)
-            .collect();
+        let payload: Vec<u8> =
+            (0..1000_u32).map(|i| xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes()) as u8).collect();
         let mut out = Vec::new();
         frame(&payload, Compression::Lz4, &mut out);
         assert_eq!(out[payload.len()], KIND_NONE);

@@ -54,14 +54,9 @@ pub struct BloomBuilder {
 impl BloomBuilder {
     /// A filter for about `expected_keys` keys at `bits_per_key`.
     pub fn new(expected_keys: usize, bits_per_key: u32) -> BloomBuilder {
-        let wanted = expected_keys
-            .saturating_mul(bits_per_key as usize)
-            .max(BLOOM_BITS_MIN);
+        let wanted = expected_keys.saturating_mul(bits_per_key as usize).max(BLOOM_BITS_MIN);
         let bytes = wanted.div_ceil(8).min(BLOOM_BYTES_MAX);
-        BloomBuilder {
-            bits: vec![0; bytes],
-            probe_count: probe_count(bits_per_key),
-        }
+        BloomBuilder { bits: vec![0; bytes], probe_count: probe_count(bits_per_key) }
     }
 
     /// Records `key`.
@@ -103,19 +98,14 @@ impl BloomFilter {
         if probe_count == 0 || u32::from(probe_count) > BLOOM_PROBES_MAX {
             return Err("bloom probe count out of range");
         }
-        Ok(BloomFilter {
-            bits: payload.slice(..bit_bytes),
-            probe_count: u32::from(probe_count),
-        })
+        Ok(BloomFilter { bits: payload.slice(..bit_bytes), probe_count: u32::from(probe_count) })
     }
 
     /// `false` if `key` was certainly never added; `true` if it may have been.
     pub fn may_contain(&self, key: &[u8]) -> bool {
         let bit_count = self.bits.len() as u64 * 8;
         probes(bloom_hash(key), self.probe_count, bit_count).all(|bit| {
-            self.bits
-                .get((bit / 8) as usize)
-                .is_some_and(|byte| byte & (1 << (bit % 8)) != 0)
+            self.bits.get((bit / 8) as usize).is_some_and(|byte| byte & (1 << (bit % 8)) != 0)
         })
     }
 
@@ -144,9 +134,8 @@ mod tests {
         let bloom = filter((0..n).map(|i| format!("present-{i}").into_bytes()), n, 10);
         assert!((0..n).all(|i| bloom.may_contain(format!("present-{i}").as_bytes())));
         let probes = 100_000;
-        let false_positives = (0..probes)
-            .filter(|i| bloom.may_contain(format!("absent-{i}").as_bytes()))
-            .count();
+        let false_positives =
+            (0..probes).filter(|i| bloom.may_contain(format!("absent-{i}").as_bytes())).count();
         let rate = false_positives as f64 / probes as f64;
         assert!(rate < 0.02, "false-positive rate {rate}");
         assert_eq!(probe_count(10), 7);

@@ -40,11 +40,7 @@ pub struct SstableOptions {
 
 impl Default for SstableOptions {
     fn default() -> Self {
-        SstableOptions {
-            block_bytes: 4096,
-            bloom_bits_per_key: 10,
-            compression: Compression::Lz4,
-        }
+        SstableOptions { block_bytes: 4096, bloom_bits_per_key: 10, compression: Compression::Lz4 }
     }
 }
 
@@ -52,20 +48,11 @@ impl SstableOptions {
     fn validate(&self) -> Result<()> {
         if !(BLOCK_BYTES_MIN..=BLOCK_BYTES_MAX).contains(&self.block_bytes) {
             let reason = format!("block_bytes {} not in 512 B to 1 MiB", self.block_bytes);
-            return Err(Error::Invalid {
-                what: "sstable options",
-                reason,
-            });
+            return Err(Error::Invalid { what: "sstable options", reason });
         }
         if !(BLOOM_BITS_PER_KEY_MIN..=BLOOM_BITS_PER_KEY_MAX).contains(&self.bloom_bits_per_key) {
-            let reason = format!(
-                "bloom_bits_per_key {} not in 1 to 32",
-                self.bloom_bits_per_key
-            );
-            return Err(Error::Invalid {
-                what: "sstable options",
-                reason,
-            });
+            let reason = format!("bloom_bits_per_key {} not in 1 to 32", self.bloom_bits_per_key);
+            return Err(Error::Invalid { what: "sstable options", reason });
         }
         Ok(())
     }
@@ -148,11 +135,7 @@ impl SstableWriter {
         }
         if value.len() > VALUE_BYTES_MAX {
             let size = value.len();
-            return Err(Error::TooLarge {
-                what: "sstable value",
-                size,
-                limit: VALUE_BYTES_MAX,
-            });
+            return Err(Error::TooLarge { what: "sstable value", size, limit: VALUE_BYTES_MAX });
         }
         assert!(
             self.entries == 0 || key > self.last_key.as_slice(),
@@ -184,10 +167,7 @@ impl SstableWriter {
     /// Frames the current data block into `pending` and indexes it under its last key.
     fn close_block(&mut self) {
         let payload = self.block.finish();
-        assert!(
-            payload.len() <= DATA_BLOCK_PAYLOAD_BYTES_MAX,
-            "data block over its limit"
-        );
+        assert!(payload.len() <= DATA_BLOCK_PAYLOAD_BYTES_MAX, "data block over its limit");
         let offset = self.position();
         let len = frame(&payload, self.options.compression, &mut self.pending);
         let len = u32::try_from(len).expect("framed data block fits u32");
@@ -245,18 +225,11 @@ impl SstableWriter {
     async fn write_tail(&mut self, user: &[u8]) -> Result<SstableInfo> {
         if self.entries == 0 {
             let reason = "a table needs at least one entry".to_string();
-            return Err(Error::Invalid {
-                what: "sstable",
-                reason,
-            });
+            return Err(Error::Invalid { what: "sstable", reason });
         }
         if user.len() > PROPERTIES_USER_BYTES_MAX {
             let (size, limit) = (user.len(), PROPERTIES_USER_BYTES_MAX);
-            return Err(Error::TooLarge {
-                what: "sstable properties",
-                size,
-                limit,
-            });
+            return Err(Error::TooLarge { what: "sstable properties", size, limit });
         }
         if !self.block.is_empty() {
             self.close_block();
@@ -265,11 +238,7 @@ impl SstableWriter {
         let index_payload = self.index.finish();
         if index_payload.len() > META_BLOCK_BYTES_MAX {
             let (size, limit) = (index_payload.len(), META_BLOCK_BYTES_MAX);
-            return Err(Error::TooLarge {
-                what: "sstable index",
-                size,
-                limit,
-            });
+            return Err(Error::TooLarge { what: "sstable index", size, limit });
         }
         let index = self.append_meta(&index_payload, self.options.compression);
         let bloom_payload = std::mem::replace(&mut self.bloom, BloomBuilder::new(0, 1)).finish();
@@ -293,14 +262,7 @@ impl SstableWriter {
         let file_bytes = align_up(self.position() as usize + FOOTER_BYTES) as u64;
         let padding = (file_bytes - self.position()) as usize - FOOTER_BYTES;
         self.pending.resize(self.pending.len() + padding, 0);
-        self.pending.extend_from_slice(
-            &Footer {
-                index,
-                bloom,
-                properties,
-            }
-            .encode(),
-        );
+        self.pending.extend_from_slice(&Footer { index, bloom, properties }.encode());
         assert_eq!(self.position(), file_bytes, "footer ends the aligned file");
         self.write_aligned().await?;
         assert!(self.pending.is_empty(), "the whole table was written");
@@ -311,10 +273,7 @@ impl SstableWriter {
     fn append_meta(&mut self, payload: &[u8], compression: Compression) -> BlockHandle {
         let offset = self.position();
         let len = frame(payload, compression, &mut self.pending);
-        BlockHandle {
-            offset,
-            len: u32::try_from(len).expect("meta block fits u32"),
-        }
+        BlockHandle { offset, len: u32::try_from(len).expect("meta block fits u32") }
     }
 
     /// The path being written.
@@ -347,22 +306,11 @@ mod tests {
     fn options_out_of_range_are_refused() {
         run_test(|| async {
             let disk = Disk::memory();
-            let options = SstableOptions {
-                block_bytes: 10,
-                ..SstableOptions::default()
-            };
-            let err = SstableWriter::create(&disk, &path(), options, 1)
-                .await
-                .err()
-                .unwrap();
+            let options = SstableOptions { block_bytes: 10, ..SstableOptions::default() };
+            let err = SstableWriter::create(&disk, &path(), options, 1).await.err().unwrap();
             assert!(matches!(err, Error::Invalid { .. }), "{err}");
-            let options = SstableOptions {
-                bloom_bits_per_key: 0,
-                ..SstableOptions::default()
-            };
-            assert!(SstableWriter::create(&disk, &path(), options, 1)
-                .await
-                .is_err());
+            let options = SstableOptions { bloom_bits_per_key: 0, ..SstableOptions::default() };
+            assert!(SstableWriter::create(&disk, &path(), options, 1).await.is_err());
         });
     }
 
@@ -383,9 +331,8 @@ mod tests {
     fn keys_out_of_order_panic() {
         run_test(|| async {
             let disk = Disk::memory();
-            let mut writer = SstableWriter::create(&disk, &path(), SstableOptions::default(), 2)
-                .await
-                .unwrap();
+            let mut writer =
+                SstableWriter::create(&disk, &path(), SstableOptions::default(), 2).await.unwrap();
             writer.add(b"b", b"").await.unwrap();
             writer.add(b"a", b"").await.unwrap();
         });
@@ -395,31 +342,17 @@ mod tests {
     fn memory_stays_bounded_and_the_file_is_aligned() {
         run_test(|| async {
             let disk = Disk::memory();
-            let options = SstableOptions {
-                compression: Compression::None,
-                ..Default::default()
-            };
-            let mut writer = SstableWriter::create(&disk, &path(), options, 20_000)
-                .await
-                .unwrap();
+            let options = SstableOptions { compression: Compression::None, ..Default::default() };
+            let mut writer = SstableWriter::create(&disk, &path(), options, 20_000).await.unwrap();
             for i in 0..20_000_u32 {
                 writer.add(&i.to_be_bytes(), &[7; 100]).await.unwrap();
                 assert!(writer.pending.len() < WRITE_CHUNK_BYTES + 2 * options.block_bytes);
             }
-            assert!(
-                writer.written_bytes >= 1 << 20,
-                "chunks went to disk on the way"
-            );
+            assert!(writer.written_bytes >= 1 << 20, "chunks went to disk on the way");
             let info = writer.finish(b"p").await.unwrap();
             assert_eq!(info.file_bytes % IO_ALIGN as u64, 0);
-            assert_eq!(
-                disk.as_memory().unwrap().file_len(&path()),
-                Some(info.file_bytes)
-            );
-            assert_eq!(
-                (info.entries, &info.first_key[..]),
-                (20_000, &[0, 0, 0, 0][..])
-            );
+            assert_eq!(disk.as_memory().unwrap().file_len(&path()), Some(info.file_bytes));
+            assert_eq!((info.entries, &info.first_key[..]), (20_000, &[0, 0, 0, 0][..]));
         });
     }
 
@@ -428,36 +361,21 @@ mod tests {
         run_test(|| async {
             let disk = Disk::memory();
             let mem = disk.as_memory().unwrap().clone();
-            let mut writer = SstableWriter::create(&disk, &path(), SstableOptions::default(), 1)
-                .await
-                .unwrap();
+            let mut writer =
+                SstableWriter::create(&disk, &path(), SstableOptions::default(), 1).await.unwrap();
             writer.add(b"k", b"v").await.unwrap();
             mem.fail_after(FaultOp::Sync, 0);
-            assert!(matches!(
-                writer.finish(b"").await,
-                Err(Error::Io {
-                    op: "fdatasync",
-                    ..
-                })
-            ));
+            assert!(matches!(writer.finish(b"").await, Err(Error::Io { op: "fdatasync", .. })));
             let other = PathBuf::from("/mem/2.sst");
-            let options = SstableOptions {
-                compression: Compression::None,
-                ..Default::default()
-            };
-            let mut writer = SstableWriter::create(&disk, &other, options, 1)
-                .await
-                .unwrap();
+            let options = SstableOptions { compression: Compression::None, ..Default::default() };
+            let mut writer = SstableWriter::create(&disk, &other, options, 1).await.unwrap();
             mem.fail_after(FaultOp::Write, 0);
             let big = vec![1_u8; 1 << 20];
             let mut result = Ok(());
             for i in 0..4_u8 {
                 result = result.and(writer.add(&[i], &big).await);
             }
-            assert!(
-                matches!(result, Err(Error::Io { op: "write_at", .. })),
-                "{result:?}"
-            );
+            assert!(matches!(result, Err(Error::Io { op: "write_at", .. })), "{result:?}");
             writer.abort().await.unwrap();
         });
     }
@@ -466,19 +384,12 @@ mod tests {
     fn oversized_keys_and_values_are_refused() {
         run_test(|| async {
             let disk = Disk::memory();
-            let mut writer = SstableWriter::create(&disk, &path(), SstableOptions::default(), 1)
-                .await
-                .unwrap();
+            let mut writer =
+                SstableWriter::create(&disk, &path(), SstableOptions::default(), 1).await.unwrap();
             let key = vec![0_u8; KEY_BYTES_MAX + 1];
-            assert!(matches!(
-                writer.add(&key, b"").await,
-                Err(Error::TooLarge { .. })
-            ));
+            assert!(matches!(writer.add(&key, b"").await, Err(Error::TooLarge { .. })));
             let value = vec![0_u8; VALUE_BYTES_MAX + 1];
-            assert!(matches!(
-                writer.add(b"k", &value).await,
-                Err(Error::TooLarge { .. })
-            ));
+            assert!(matches!(writer.add(b"k", &value).await, Err(Error::TooLarge { .. })));
         });
     }
 }

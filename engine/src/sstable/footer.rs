@@ -66,10 +66,7 @@ impl BlockHandle {
     /// Decodes exactly 12 bytes.
     pub fn decode(bytes: &[u8]) -> Option<BlockHandle> {
         let mut reader = ByteReader::new(bytes, 0);
-        let handle = BlockHandle {
-            offset: reader.u64_le()?,
-            len: reader.u32_le()?,
-        };
+        let handle = BlockHandle { offset: reader.u64_le()?, len: reader.u32_le()? };
         let sane = reader.is_done() && handle.offset.checked_add(u64::from(handle.len)).is_some();
         sane.then_some(handle)
     }
@@ -123,10 +120,7 @@ impl Footer {
     pub fn decode(bytes: &[u8]) -> Result<Footer, FooterError> {
         let corrupt = |reason: String| Err(FooterError::Corrupt(reason));
         if bytes.len() != FOOTER_BYTES {
-            return corrupt(format!(
-                "footer is {} bytes, not {FOOTER_BYTES}",
-                bytes.len()
-            ));
+            return corrupt(format!("footer is {} bytes, not {FOOTER_BYTES}", bytes.len()));
         }
         let mut reader = ByteReader::new(bytes, 0);
         let magic = reader.u64_le().unwrap_or_default();
@@ -135,9 +129,7 @@ impl Footer {
         }
         let version = reader.u32_le().unwrap_or_default();
         if version != FORMAT_VERSION {
-            return corrupt(format!(
-                "unknown format version {version} (reads {FORMAT_VERSION})"
-            ));
+            return corrupt(format!("unknown format version {version} (reads {FORMAT_VERSION})"));
         }
         let mut handle = || reader.bytes(HANDLE_BYTES).and_then(BlockHandle::decode);
         let (index, bloom, properties) = (handle(), handle(), handle());
@@ -147,11 +139,7 @@ impl Footer {
             return Err(FooterError::Checksum { got, expected });
         }
         match (index, bloom, properties) {
-            (Some(index), Some(bloom), Some(properties)) => Ok(Footer {
-                index,
-                bloom,
-                properties,
-            }),
+            (Some(index), Some(bloom), Some(properties)) => Ok(Footer { index, bloom, properties }),
             _ => corrupt("block handle overflows".to_string()),
         }
     }
@@ -194,14 +182,9 @@ impl Properties {
         let entries = reader.u64_le().ok_or("properties too short")?;
         let data_bytes = reader.u64_le().ok_or("properties too short")?;
         let mut field = |limit: usize| -> Result<Bytes, &'static str> {
-            let len = reader
-                .varint_usize()
-                .filter(|&n| n <= limit)
-                .ok_or("bad field length")?;
+            let len = reader.varint_usize().filter(|&n| n <= limit).ok_or("bad field length")?;
             let start = reader.pos();
-            reader
-                .bytes(len)
-                .ok_or("field past the end of properties")?;
+            reader.bytes(len).ok_or("field past the end of properties")?;
             Ok(payload.slice(start..start + len))
         };
         let first_key = field(KEY_BYTES_MAX)?;
@@ -213,13 +196,7 @@ impl Properties {
         if entries == 0 || first_key > last_key || (entries == 1 && first_key != last_key) {
             return Err("impossible entry count or key range");
         }
-        Ok(Properties {
-            entries,
-            data_bytes,
-            first_key,
-            last_key,
-            user,
-        })
+        Ok(Properties { entries, data_bytes, first_key, last_key, user })
     }
 }
 
@@ -230,18 +207,9 @@ mod tests {
 
     fn footer() -> Footer {
         Footer {
-            index: BlockHandle {
-                offset: 100,
-                len: 20,
-            },
-            bloom: BlockHandle {
-                offset: 120,
-                len: 30,
-            },
-            properties: BlockHandle {
-                offset: 150,
-                len: 40,
-            },
+            index: BlockHandle { offset: 100, len: 20 },
+            bloom: BlockHandle { offset: 120, len: 30 },
+            properties: BlockHandle { offset: 150, len: 40 },
         }
     }
 
@@ -265,9 +233,7 @@ mod tests {
     fn wrong_version_is_named() {
         let mut bytes = footer().encode();
         bytes[8] = 2;
-        let Err(FooterError::Corrupt(reason)) = Footer::decode(&bytes) else {
-            panic!()
-        };
+        let Err(FooterError::Corrupt(reason)) = Footer::decode(&bytes) else { panic!() };
         assert!(reason.contains("version 2"), "{reason}");
     }
 
@@ -280,10 +246,7 @@ mod tests {
             last_key: Bytes::from_static(b"c"),
             user: Bytes::from_static(b"stats"),
         };
-        assert_eq!(
-            Properties::decode(&Bytes::from(properties.encode())),
-            Ok(properties)
-        );
+        assert_eq!(Properties::decode(&Bytes::from(properties.encode())), Ok(properties));
     }
 
     proptest! {

@@ -87,11 +87,7 @@ impl SstableIter {
                 self.step_block();
                 continue;
             };
-            let end = if self.reverse {
-                &self.lower
-            } else {
-                &self.upper
-            };
+            let end = if self.reverse { &self.lower } else { &self.upper };
             if past_end(key, as_slice_bound(end), self.reverse) {
                 self.finish();
                 return Ok(None);
@@ -187,17 +183,8 @@ pub struct BlockCursor {
 impl BlockCursor {
     /// A cursor on the first entry (`reverse` false) or the last entry (`reverse` true).
     pub fn at_edge(block: Rc<Block>, reverse: bool) -> BlockCursor {
-        let interval = if reverse {
-            block.restart_count() - 1
-        } else {
-            0
-        };
-        let mut cursor = BlockCursor {
-            block,
-            interval,
-            entries: Vec::new(),
-            pos: None,
-        };
+        let interval = if reverse { block.restart_count() - 1 } else { 0 };
+        let mut cursor = BlockCursor { block, interval, entries: Vec::new(), pos: None };
         cursor.load(interval, reverse);
         cursor
     }
@@ -207,12 +194,7 @@ impl BlockCursor {
     /// (`k < bound` or `k <= bound`). The cursor is exhausted if there is no such entry.
     pub fn seek(block: Rc<Block>, before: impl Fn(&[u8]) -> bool, reverse: bool) -> BlockCursor {
         let count = block.restarts_before(&before);
-        let mut cursor = BlockCursor {
-            block,
-            interval: 0,
-            entries: Vec::new(),
-            pos: None,
-        };
+        let mut cursor = BlockCursor { block, interval: 0, entries: Vec::new(), pos: None };
         if reverse && count == 0 {
             return cursor;
         }
@@ -257,10 +239,7 @@ impl BlockCursor {
     fn load(&mut self, interval: usize, at_end: bool) {
         self.interval = interval;
         self.entries = self.block.decode_interval(interval);
-        assert!(
-            !self.entries.is_empty(),
-            "a restart interval holds at least one entry"
-        );
+        assert!(!self.entries.is_empty(), "a restart interval holds at least one entry");
         self.pos = Some(if at_end { self.entries.len() - 1 } else { 0 });
     }
 }
@@ -268,27 +247,8 @@ impl BlockCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sstable::block::BlockBuilder;
+    use crate::sstable::block::testing::{build, sample};
     use proptest::prelude::*;
-
-    fn build(pairs: &[(Vec<u8>, Vec<u8>)]) -> Block {
-        let mut builder = BlockBuilder::default();
-        for (k, v) in pairs {
-            builder.add(k, v);
-        }
-        Block::decode(Bytes::from(builder.finish())).unwrap()
-    }
-
-    fn sample(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        (0..n)
-            .map(|i| {
-                (
-                    format!("key{:05}", i * 3).into_bytes(),
-                    vec![i as u8; i % 7],
-                )
-            })
-            .collect()
-    }
 
     fn walk(mut cursor: BlockCursor, reverse: bool) -> Vec<Vec<u8>> {
         let mut keys = Vec::new();
@@ -304,21 +264,12 @@ mod tests {
         let pairs = sample(40);
         let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
         let block = Rc::new(build(&pairs));
-        assert_eq!(
-            walk(BlockCursor::at_edge(block.clone(), false), false),
-            keys
-        );
+        assert_eq!(walk(BlockCursor::at_edge(block.clone(), false), false), keys);
         let mut reversed = keys.clone();
         reversed.reverse();
-        assert_eq!(
-            walk(BlockCursor::at_edge(block.clone(), true), true),
-            reversed
-        );
+        assert_eq!(walk(BlockCursor::at_edge(block.clone(), true), true), reversed);
         let bound = b"key00050".as_slice();
-        let ge = walk(
-            BlockCursor::seek(block.clone(), |k| k < bound, false),
-            false,
-        );
+        let ge = walk(BlockCursor::seek(block.clone(), |k| k < bound, false), false);
         assert_eq!(ge.first().unwrap(), b"key00051");
         let le = walk(BlockCursor::seek(block.clone(), |k| k <= bound, true), true);
         assert_eq!(le.first().unwrap(), b"key00048");

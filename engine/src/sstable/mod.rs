@@ -172,10 +172,7 @@ mod tests {
     type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
     fn env_or(name: &str, default: usize) -> usize {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
     }
 
     fn scale() -> usize {
@@ -217,18 +214,11 @@ mod tests {
 
         fn value(&mut self) -> Vec<u8> {
             // Some values are larger than a block, to test blocks of one entry.
-            let len = if self.below(300) == 0 {
-                5000
-            } else {
-                self.below(120) as usize
-            };
+            let len = if self.below(300) == 0 { 5000 } else { self.below(120) as usize };
             // Repetitive values compress, so lz4 is exercised and not just skipped.
             let byte = self.next() as u8;
             let mut value = vec![byte; len];
-            value
-                .iter_mut()
-                .step_by(7)
-                .for_each(|b| *b = self.next() as u8);
+            value.iter_mut().step_by(7).for_each(|b| *b = self.next() as u8);
             value
         }
     }
@@ -244,9 +234,7 @@ mod tests {
         model: &Model,
         options: SstableOptions,
     ) -> SstableInfo {
-        let mut writer = SstableWriter::create(disk, path, options, model.len())
-            .await
-            .unwrap();
+        let mut writer = SstableWriter::create(disk, path, options, model.len()).await.unwrap();
         for (key, value) in model {
             writer.add(key, value).await.unwrap();
         }
@@ -307,22 +295,14 @@ mod tests {
         for round in 0..40 {
             // Bounds are existing keys half of the time, so inclusive and exclusive differ.
             let pick = |rng: &mut Rng| match rng.below(2) {
-                0 => keys
-                    .get(rng.below(keys.len() as u64) as usize)
-                    .map_or(vec![], |k| k.to_vec()),
+                0 => keys.get(rng.below(keys.len() as u64) as usize).map_or(vec![], |k| k.to_vec()),
                 _ => rng.key(),
             };
             let lower = bound(rng.below(3), pick(rng));
             let upper = bound(rng.below(3), pick(rng));
             let reverse = round % 2 == 1;
-            let got = collect(table.iter(lower.clone(), upper.clone(), reverse))
-                .await
-                .unwrap();
-            assert_eq!(
-                got,
-                expected(model, &lower, &upper, reverse),
-                "{lower:?}..{upper:?}"
-            );
+            let got = collect(table.iter(lower.clone(), upper.clone(), reverse)).await.unwrap();
+            assert_eq!(got, expected(model, &lower, &upper, reverse), "{lower:?}..{upper:?}");
         }
     }
 
@@ -331,31 +311,19 @@ mod tests {
         disk.prime_io_probe(&dir).await.unwrap();
         let model = random_model(42, scale());
         let path = dir.join("1.sst");
-        let options = SstableOptions {
-            compression,
-            ..SstableOptions::default()
-        };
+        let options = SstableOptions { compression, ..SstableOptions::default() };
         let info = write_table(&disk, &path, &model, options).await;
         assert_eq!(info.entries, model.len() as u64);
         assert_eq!(info.file_bytes % crate::io::IO_ALIGN as u64, 0);
         let cache = BlockCache::new(256 << 10);
         let table = Sstable::open(&disk, &path, 1, cache.clone()).await.unwrap();
-        assert_eq!(
-            (table.entries(), table.file_bytes()),
-            (info.entries, info.file_bytes)
-        );
+        assert_eq!((table.entries(), table.file_bytes()), (info.entries, info.file_bytes));
         assert_eq!(table.first_key(), model.keys().next().unwrap().as_slice());
-        assert_eq!(
-            table.last_key(),
-            model.keys().next_back().unwrap().as_slice()
-        );
+        assert_eq!(table.last_key(), model.keys().next_back().unwrap().as_slice());
         assert_eq!(table.properties(), b"user properties");
         assert!(table.bloom_bytes() > 0);
         for (key, value) in &model {
-            assert_eq!(
-                table.get(key).await.unwrap().as_deref(),
-                Some(value.as_slice())
-            );
+            assert_eq!(table.get(key).await.unwrap().as_deref(), Some(value.as_slice()));
         }
         check_absent(&table, &model).await;
         let all = expected(&model, &Bound::Unbounded, &Bound::Unbounded, false);
@@ -434,9 +402,7 @@ mod tests {
         run_test(|| async {
             let model = random_model(3, 2000);
             let (disk, path, _) = small_table(&model).await;
-            let table = Sstable::open(&disk, &path, 1, BlockCache::new(0))
-                .await
-                .unwrap();
+            let table = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap();
             let target = table.block_offsets()[5];
             disk.as_memory().unwrap().flip_bit(&path, target + 3);
             let is_target = |err: &Error| {
@@ -465,10 +431,7 @@ mod tests {
 
     async fn footer_of(disk: &Disk, path: &Path, file_bytes: u64) -> Footer {
         let file = disk.open(path, OpenMode::ReadOnly).await.unwrap();
-        let bytes = file
-            .read_at(file_bytes - FOOTER_BYTES as u64, FOOTER_BYTES)
-            .await
-            .unwrap();
+        let bytes = file.read_at(file_bytes - FOOTER_BYTES as u64, FOOTER_BYTES).await.unwrap();
         Footer::decode(&bytes).unwrap()
     }
 
@@ -484,33 +447,22 @@ mod tests {
                 (info.data_bytes..footer.properties.end()).chain(footer_offset..info.file_bytes);
             for offset in covered {
                 mem.flip_bit(&path, offset);
-                let err = Sstable::open(&disk, &path, 1, BlockCache::new(0))
-                    .await
-                    .unwrap_err();
+                let err = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap_err();
                 assert!(err.to_string().contains("/mem/1.sst"), "{err}");
                 mem.flip_bit(&path, offset);
             }
             mem.flip_bit(&path, info.data_bytes + 1);
-            let err = Sstable::open(&disk, &path, 1, BlockCache::new(0))
-                .await
-                .unwrap_err();
+            let err = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap_err();
             assert!(
                 matches!(err, Error::ChecksumMismatch { offset, .. } if offset == info.data_bytes)
             );
             mem.flip_bit(&path, info.data_bytes + 1);
             mem.flip_bit(&path, footer_offset + 8);
-            let err = Sstable::open(&disk, &path, 1, BlockCache::new(0))
-                .await
-                .unwrap_err();
-            assert!(
-                err.to_string().contains("unknown format version 17"),
-                "{err}"
-            );
+            let err = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap_err();
+            assert!(err.to_string().contains("unknown format version 17"), "{err}");
             mem.flip_bit(&path, footer_offset + 8);
             mem.flip_bit(&path, footer_offset);
-            let err = Sstable::open(&disk, &path, 1, BlockCache::new(0))
-                .await
-                .unwrap_err();
+            let err = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap_err();
             assert!(err.to_string().contains("bad magic"), "{err}");
         });
     }
@@ -523,14 +475,10 @@ mod tests {
                 let path = PathBuf::from("/mem").join(name);
                 let file = disk.open(&path, OpenMode::CreateNew).await.unwrap();
                 if len > 0 {
-                    file.write_at(0, &vec![0x5a; crate::io::align_up(len)])
-                        .await
-                        .unwrap();
+                    file.write_at(0, &vec![0x5a; crate::io::align_up(len)]).await.unwrap();
                     file.truncate(len as u64).await.unwrap();
                 }
-                let err = Sstable::open(&disk, &path, 1, BlockCache::new(0))
-                    .await
-                    .unwrap_err();
+                let err = Sstable::open(&disk, &path, 1, BlockCache::new(0)).await.unwrap_err();
                 assert!(matches!(err, Error::Corrupt { .. }), "{err}");
             }
         });

@@ -102,9 +102,7 @@ impl Sstable {
             properties: meta.properties,
             cache,
         };
-        Ok(Sstable {
-            inner: Rc::new(inner),
-        })
+        Ok(Sstable { inner: Rc::new(inner) })
     }
 
     /// The id the block cache knows this table by.
@@ -194,9 +192,7 @@ impl Sstable {
 
     /// How many data blocks have a last key for which `before` holds (a prefix of them).
     pub(crate) fn blocks_before(&self, before: impl Fn(&[u8]) -> bool) -> usize {
-        self.inner
-            .index
-            .partition_point(|entry| before(&entry.last_key))
+        self.inner.index.partition_point(|entry| before(&entry.last_key))
     }
 
     /// Data block `block_index`, from the cache or the disk.
@@ -205,10 +201,7 @@ impl Sstable {
     /// The disk's error; [`Error::ChecksumMismatch`] or [`Error::Corrupt`] for a bad block.
     pub(crate) async fn load_block(&self, block_index: usize) -> Result<Rc<Block>> {
         let inner = &self.inner;
-        let entry = inner
-            .index
-            .get(block_index)
-            .expect("block index within the table");
+        let entry = inner.index.get(block_index).expect("block index within the table");
         let handle = entry.handle;
         if let Some(block) = inner.cache.get(inner.table_id, handle.offset) {
             return Ok(block);
@@ -219,19 +212,13 @@ impl Sstable {
         let block = Block::decode(payload)
             .map_err(|r| Error::corrupt(&inner.path, handle.offset, format!("data block: {r}")))?;
         let block = Rc::new(block);
-        inner
-            .cache
-            .insert(inner.table_id, handle.offset, block.clone());
+        inner.cache.insert(inner.table_id, handle.offset, block.clone());
         Ok(block)
     }
 
     #[cfg(test)]
     pub(crate) fn block_offsets(&self) -> Vec<u64> {
-        self.inner
-            .index
-            .iter()
-            .map(|entry| entry.handle.offset)
-            .collect()
+        self.inner.index.iter().map(|entry| entry.handle.offset).collect()
     }
 }
 
@@ -247,12 +234,9 @@ async fn read_exact(file: &DiskFile, path: &Path, offset: u64, len: usize) -> Re
 
 fn frame_error(path: &Path, offset: u64, what: &str, error: FrameError) -> Error {
     match error {
-        FrameError::Checksum { got, expected } => Error::ChecksumMismatch {
-            path: path.to_path_buf(),
-            offset,
-            got,
-            expected,
-        },
+        FrameError::Checksum { got, expected } => {
+            Error::ChecksumMismatch { path: path.to_path_buf(), offset, got, expected }
+        }
         FrameError::Corrupt(reason) => Error::corrupt(path, offset, format!("{what}: {reason}")),
     }
 }
@@ -292,12 +276,7 @@ async fn read_meta(file: &DiskFile, path: &Path) -> Result<Meta> {
     let properties = Properties::decode(&open(footer.properties, "properties block")?)
         .map_err(|r| Error::corrupt(path, properties_offset, format!("properties: {r}")))?;
     check_properties(path, &footer, &index, &properties)?;
-    Ok(Meta {
-        file_bytes,
-        index,
-        bloom,
-        properties,
-    })
+    Ok(Meta { file_bytes, index, bloom, properties })
 }
 
 /// The meta blocks follow each other, then padding shorter than a page, then the footer.
@@ -306,9 +285,7 @@ fn check_layout(path: &Path, footer_offset: u64, footer: &Footer) -> Result<()> 
     let adjacent = index.end() == bloom.offset && bloom.end() == properties.offset;
     let padded =
         properties.end() <= footer_offset && footer_offset - properties.end() < IO_ALIGN as u64;
-    let framed = [index, bloom, properties]
-        .iter()
-        .all(|h| h.len as usize >= TRAILER_BYTES);
+    let framed = [index, bloom, properties].iter().all(|h| h.len as usize >= TRAILER_BYTES);
     if adjacent && padded && framed {
         return Ok(());
     }
@@ -330,15 +307,10 @@ fn decode_index(path: &Path, handle: BlockHandle, payload: Bytes) -> Result<Vec<
             .filter(|h| h.offset == next_offset && h.len as usize >= TRAILER_BYTES)
             .ok_or_else(|| corrupt(format!("bad handle for block {}", index.len())))?;
         next_offset = block_handle.end();
-        index.push(IndexEntry {
-            last_key,
-            handle: block_handle,
-        });
+        index.push(IndexEntry { last_key, handle: block_handle });
     }
     if next_offset != handle.offset {
-        return Err(corrupt(format!(
-            "data blocks end at {next_offset}, not at the index"
-        )));
+        return Err(corrupt(format!("data blocks end at {next_offset}, not at the index")));
     }
     Ok(index)
 }
@@ -350,12 +322,8 @@ fn check_properties(
     index: &[IndexEntry],
     properties: &Properties,
 ) -> Result<()> {
-    let last_matches = index
-        .last()
-        .is_some_and(|entry| entry.last_key == properties.last_key);
-    let first_fits = index
-        .first()
-        .is_some_and(|entry| properties.first_key <= entry.last_key);
+    let last_matches = index.last().is_some_and(|entry| entry.last_key == properties.last_key);
+    let first_fits = index.first().is_some_and(|entry| properties.first_key <= entry.last_key);
     let enough_entries = properties.entries >= index.len() as u64;
     if properties.data_bytes == footer.index.offset && last_matches && first_fits && enough_entries
     {

@@ -121,10 +121,7 @@ impl KeyValue {
             return Err(Error::TooLarge { what, size, limit });
         }
         if size == 0 {
-            return Err(Error::Invalid {
-                what,
-                reason: "empty string or binary".into(),
-            });
+            return Err(Error::Invalid { what, reason: "empty string or binary".into() });
         }
         Ok(())
     }
@@ -202,10 +199,7 @@ pub fn decode_key_value(buf: &[u8]) -> Result<(KeyValue, usize)> {
             let (bytes, used) = take_escaped(rest)?;
             Ok((KeyValue::B(Bytes::from(bytes)), 1 + used))
         }
-        other => Err(Error::decode(
-            "key",
-            format!("unknown key type tag {other:#04x}"),
-        )),
+        other => Err(Error::decode("key", format!("unknown key type tag {other:#04x}"))),
     }
 }
 
@@ -301,22 +295,16 @@ impl ItemKey {
                 Ok(DecodedKey::PartitionHeader { token, partition })
             }
             MARKER_PARTITION_HEADER => Err(reader.error("bytes after a partition header key")),
-            MARKER_ITEM if reader.remaining() == 0 => Ok(DecodedKey::Item(ItemKey {
-                token,
-                partition,
-                sort: None,
-            })),
+            MARKER_ITEM if reader.remaining() == 0 => {
+                Ok(DecodedKey::Item(ItemKey { token, partition, sort: None }))
+            }
             MARKER_ITEM => {
                 let (sort, used) = decode_key_value(reader.rest())?;
                 reader.advance(used)?;
                 if reader.remaining() != 0 {
                     return Err(reader.error("bytes after the sort key"));
                 }
-                Ok(DecodedKey::Item(ItemKey {
-                    token,
-                    partition,
-                    sort: Some(sort),
-                }))
+                Ok(DecodedKey::Item(ItemKey { token, partition, sort: Some(sort) }))
             }
             other => Err(reader.error(format!("unknown marker {other:#04x}"))),
         }
@@ -330,8 +318,7 @@ impl ItemKey {
     /// sort key over [`SORT_KEY_BYTES_MAX`]; [`Error::Invalid`] if a string or binary key is
     /// empty (DynamoDB refuses empty key attributes).
     pub fn validate(&self) -> Result<()> {
-        self.partition
-            .validate("partition key", PARTITION_KEY_BYTES_MAX)?;
+        self.partition.validate("partition key", PARTITION_KEY_BYTES_MAX)?;
         if let Some(sort) = &self.sort {
             sort.validate("sort key", SORT_KEY_BYTES_MAX)?;
         }
@@ -429,15 +416,7 @@ mod tests {
 
     #[test]
     fn strings_sort_before_their_extensions() {
-        let keys = [
-            s(""),
-            s("a"),
-            s("a\0"),
-            s("a\0\0"),
-            s("a\u{1}"),
-            s("ab"),
-            s("b"),
-        ];
+        let keys = [s(""), s("a"), s("a\0"), s("a\0\0"), s("a\u{1}"), s("ab"), s("b")];
         for pair in keys.windows(2) {
             assert!(encoded(&pair[0]) < encoded(&pair[1]), "{pair:?}");
         }
@@ -448,22 +427,14 @@ mod tests {
     fn header_sorts_first_in_its_partition() {
         let pk = s("user");
         let header = partition_header_key(7, &pk);
-        let no_sort = ItemKey {
-            token: 7,
-            partition: pk.clone(),
-            sort: None,
-        }
-        .encode();
+        let no_sort = ItemKey { token: 7, partition: pk.clone(), sort: None }.encode();
         let first = sort_key_bound(7, &pk, &s(""));
         let next_partition = partition_header_key(7, &s("user\0"));
         assert!(header < no_sort && no_sort < first && first < next_partition);
         assert!(header.starts_with(&partition_prefix(7, &pk)));
         assert_eq!(
             ItemKey::decode(&header).unwrap(),
-            DecodedKey::PartitionHeader {
-                token: 7,
-                partition: pk
-            }
+            DecodedKey::PartitionHeader { token: 7, partition: pk }
         );
     }
 
@@ -472,13 +443,9 @@ mod tests {
         let pk = KeyValue::N(Number::from(1));
         let prefix = sort_key_prefix(3, &pk, &s("ab")).unwrap();
         let end = prefix_successor(&prefix).unwrap();
-        for (sort, inside) in [
-            ("a", false),
-            ("ab", true),
-            ("ab\0", true),
-            ("abc", true),
-            ("ac", false),
-        ] {
+        for (sort, inside) in
+            [("a", false), ("ab", true), ("ab\0", true), ("abc", true), ("ac", false)]
+        {
             let key = sort_key_bound(3, &pk, &s(sort));
             assert_eq!(key >= prefix && key < end, inside, "{sort:?}");
         }
@@ -495,28 +462,19 @@ mod tests {
 
     #[test]
     fn limits() {
-        let key = |pk: KeyValue, sk: Option<KeyValue>| ItemKey {
-            token: 0,
-            partition: pk,
-            sort: sk,
-        };
+        let key =
+            |pk: KeyValue, sk: Option<KeyValue>| ItemKey { token: 0, partition: pk, sort: sk };
         let long = |n| KeyValue::B(Bytes::from(vec![1u8; n]));
-        assert!(key(
-            long(PARTITION_KEY_BYTES_MAX),
-            Some(long(SORT_KEY_BYTES_MAX))
-        )
-        .validate()
-        .is_ok());
+        assert!(key(long(PARTITION_KEY_BYTES_MAX), Some(long(SORT_KEY_BYTES_MAX)))
+            .validate()
+            .is_ok());
         assert!(matches!(
             key(long(PARTITION_KEY_BYTES_MAX + 1), None).validate(),
             Err(Error::TooLarge { size: 2049, .. })
         ));
         assert!(matches!(
             key(s("p"), Some(long(SORT_KEY_BYTES_MAX + 1))).validate(),
-            Err(Error::TooLarge {
-                limit: SORT_KEY_BYTES_MAX,
-                ..
-            })
+            Err(Error::TooLarge { limit: SORT_KEY_BYTES_MAX, .. })
         ));
         assert!(key(s(""), None).validate().is_err());
         assert!(key(KeyValue::N(Number::ZERO), None).validate().is_ok());
@@ -540,13 +498,8 @@ mod tests {
 
     fn arb_item_key() -> impl Strategy<Value = ItemKey> {
         let pk = prop_oneof![arb_key_value(), Just(s("p"))];
-        (0u64..3, pk, prop::option::of(arb_key_value())).prop_map(|(token, partition, sort)| {
-            ItemKey {
-                token,
-                partition,
-                sort,
-            }
-        })
+        (0u64..3, pk, prop::option::of(arb_key_value()))
+            .prop_map(|(token, partition, sort)| ItemKey { token, partition, sort })
     }
 
     proptest! {

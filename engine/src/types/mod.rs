@@ -190,10 +190,10 @@ impl<'a> Reader<'a> {
         let count = self.varint()?;
         match usize::try_from(count) {
             Ok(count) if count <= self.remaining() => Ok(count),
-            _ => Err(self.error(format!(
-                "count {count} exceeds the {} bytes left",
-                self.remaining()
-            ))),
+            _ => {
+                Err(self
+                    .error(format!("count {count} exceeds the {} bytes left", self.remaining())))
+            }
         }
     }
 
@@ -232,9 +232,7 @@ pub(crate) mod testing {
 
     /// Cases per property: `SHOAL_PROPTEST_CASES`, 256 by default.
     pub(crate) fn config() -> ProptestConfig {
-        let cases = std::env::var("SHOAL_PROPTEST_CASES")
-            .ok()
-            .and_then(|s| s.parse().ok());
+        let cases = std::env::var("SHOAL_PROPTEST_CASES").ok().and_then(|s| s.parse().ok());
         ProptestConfig::with_cases(cases.unwrap_or(256))
     }
 
@@ -303,10 +301,7 @@ mod tests {
             (127, vec![0x7f]),
             (128, vec![0x80, 0x01]),
             (300, vec![0xac, 0x02]),
-            (
-                u64::MAX,
-                vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-            ),
+            (u64::MAX, vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
         ] {
             let mut out = Vec::new();
             put_varint(&mut out, value);

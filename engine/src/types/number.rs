@@ -78,12 +78,7 @@ pub struct Number {
 
 impl Number {
     /// The number zero.
-    pub const ZERO: Number = Number {
-        negative: false,
-        exp: 0,
-        len: 0,
-        digits: [0; DIGITS_MAX],
-    };
+    pub const ZERO: Number = Number { negative: false, exp: 0, len: 0, digits: [0; DIGITS_MAX] };
 
     /// Builds `±0.d1d2...dn × 10^exp` from digits (each 0..=9), dropping leading and trailing
     /// zeros.
@@ -112,22 +107,12 @@ impl Number {
             return Err(invalid("magnitude below 1E-130 (underflow)"));
         }
         if exp > i64::from(EXP_MAX) {
-            return Err(invalid(
-                "magnitude above 9.9999999999999999999999999999999999999E+125",
-            ));
+            return Err(invalid("magnitude above 9.9999999999999999999999999999999999999E+125"));
         }
         let mut packed = [0u8; DIGITS_MAX];
-        packed
-            .iter_mut()
-            .zip(significant)
-            .for_each(|(slot, digit)| *slot = *digit);
+        packed.iter_mut().zip(significant).for_each(|(slot, digit)| *slot = *digit);
         // Both casts are in range: exp was checked above, len is at most DIGITS_MAX.
-        Ok(Number {
-            negative,
-            exp: exp as i16,
-            len: significant.len() as u8,
-            digits: packed,
-        })
+        Ok(Number { negative, exp: exp as i16, len: significant.len() as u8, digits: packed })
     }
 
     /// Parses DynamoDB's number text. See the module docs for the accepted forms.
@@ -223,10 +208,7 @@ impl Number {
         if self.exp > 19 || self.exp < len {
             return None;
         }
-        let coefficient = self
-            .digits()
-            .iter()
-            .fold(0i128, |acc, d| acc * 10 + i128::from(*d));
+        let coefficient = self.digits().iter().fold(0i128, |acc, d| acc * 10 + i128::from(*d));
         let magnitude = coefficient * 10i128.pow(u32::try_from(self.exp - len).ok()?);
         i64::try_from(if self.negative { -magnitude } else { magnitude }).ok()
     }
@@ -238,9 +220,7 @@ impl Number {
         }
         let mut text = String::with_capacity(ENCODED_LEN_MAX + 8);
         text.push_str(if self.negative { "-0." } else { "0." });
-        self.digits()
-            .iter()
-            .for_each(|d| text.push(char::from(b'0' + d)));
+        self.digits().iter().for_each(|d| text.push(char::from(b'0' + d)));
         // Rust's float parsing rounds correctly, so the text form is the simplest exact route.
         let _ = write!(text, "e{}", self.exp);
         text.parse().unwrap_or(f64::NAN)
@@ -282,12 +262,7 @@ impl Number {
             CLASS_ZERO => return Ok((Number::ZERO, 1)),
             CLASS_NEGATIVE => 0xff,
             CLASS_POSITIVE => 0x00,
-            other => {
-                return Err(Error::decode(
-                    "number",
-                    format!("bad class byte {other:#04x}"),
-                ))
-            }
+            other => return Err(Error::decode("number", format!("bad class byte {other:#04x}"))),
         };
         let Some((&exp_byte, rest)) = rest.split_first() else {
             return Err(Error::decode("number", "truncated before the exponent"));
@@ -300,10 +275,7 @@ impl Number {
                 return finish_decoded(class == CLASS_NEGATIVE, exp, &digits, index);
             }
             if byte > 10 {
-                return Err(Error::decode(
-                    "number",
-                    format!("bad digit byte {byte:#04x}"),
-                ));
+                return Err(Error::decode("number", format!("bad digit byte {byte:#04x}")));
             }
             let Some(slot) = digits.get_mut(index) else {
                 return Err(Error::decode("number", "more than 38 digits"));
@@ -350,23 +322,12 @@ fn finish_decoded(
         (Some(0), _) => Err(Error::decode("number", "leading zero digit")),
         (_, Some(0)) => Err(Error::decode("number", "trailing zero digit")),
         // len is at most DIGITS_MAX, checked while collecting.
-        _ => Ok((
-            Number {
-                negative,
-                exp,
-                len: len as u8,
-                digits: *digits,
-            },
-            len + 3,
-        )),
+        _ => Ok((Number { negative, exp, len: len as u8, digits: *digits }, len + 3)),
     }
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
-    Error::Invalid {
-        what: "number",
-        reason: reason.into(),
-    }
+    Error::Invalid { what: "number", reason: reason.into() }
 }
 
 fn split_sign(text: &[u8]) -> (bool, &[u8]) {
@@ -378,10 +339,7 @@ fn split_sign(text: &[u8]) -> (bool, &[u8]) {
 }
 
 fn split_digits(text: &[u8]) -> (&[u8], &[u8]) {
-    let end = text
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(text.len());
+    let end = text.iter().position(|b| !b.is_ascii_digit()).unwrap_or(text.len());
     text.split_at(end)
 }
 
@@ -398,9 +356,8 @@ fn parse_exponent(rest: &[u8]) -> std::result::Result<i64, &'static str> {
     if digits.is_empty() || !rest.is_empty() {
         return Err("malformed exponent");
     }
-    let magnitude = digits.iter().fold(0i64, |acc, b| {
-        (acc * 10 + i64::from(b - b'0')).min(PARSE_EXP_CLAMP)
-    });
+    let magnitude =
+        digits.iter().fold(0i64, |acc, b| (acc * 10 + i64::from(b - b'0')).min(PARSE_EXP_CLAMP));
     Ok(if negative { -magnitude } else { magnitude })
 }
 
@@ -522,9 +479,7 @@ impl Number {
 }
 
 fn write_digits(f: &mut fmt::Formatter<'_>, digits: &[u8]) -> fmt::Result {
-    digits
-        .iter()
-        .try_for_each(|d| f.write_char(char::from(b'0' + d)))
+    digits.iter().try_for_each(|d| f.write_char(char::from(b'0' + d)))
 }
 
 fn write_zeros(f: &mut fmt::Formatter<'_>, count: usize) -> fmt::Result {
@@ -575,10 +530,7 @@ mod tests {
             ),
             ("1e38", "100000000000000000000000000000000000000"),
             ("1e39", "1E+39"),
-            (
-                "12345678901234567890123456789012345678",
-                "12345678901234567890123456789012345678",
-            ),
+            ("12345678901234567890123456789012345678", "12345678901234567890123456789012345678"),
         ] {
             assert_eq!(n(text).to_string(), shown, "parsing {text}");
         }
@@ -636,18 +588,12 @@ mod tests {
         assert_eq!(n("-1.5").checked_add(&n("0.25")).unwrap(), n("-1.25"));
         let nines = n("99999999999999999999999999999999999999");
         assert_eq!(nines.checked_add(&n("1")).unwrap(), n("1e38"));
-        assert!(
-            n("1e38").checked_add(&n("1")).is_err(),
-            "39 significant digits"
-        );
+        assert!(n("1e38").checked_add(&n("1")).is_err(), "39 significant digits");
         assert!(n("1e125").checked_add(&n("1e-129")).is_err());
         assert!(n("9.9999999999999999999999999999999999999E+125")
             .checked_add(&n("1E+88"))
             .is_err());
-        assert_eq!(
-            n("1E-130").checked_add(&n("-1E-130")).unwrap(),
-            Number::ZERO
-        );
+        assert_eq!(n("1E-130").checked_add(&n("-1E-130")).unwrap(), Number::ZERO);
         assert_eq!(n("7").negate(), n("-7"));
         assert_eq!(Number::ZERO.negate(), Number::ZERO);
     }
@@ -656,18 +602,10 @@ mod tests {
     fn encoding_examples() {
         assert_eq!(encoded(&Number::ZERO), vec![CLASS_ZERO]);
         assert_eq!(encoded(&n("12")), vec![CLASS_POSITIVE, 2 + 129, 2, 3, 0]);
-        assert_eq!(
-            encoded(&n("-12")),
-            vec![CLASS_NEGATIVE, !(2 + 129), !2, !3, 0xff]
-        );
-        for bad in [
-            &[][..],
-            &[0x04],
-            &[0x03],
-            &[0x03, 131],
-            &[0x03, 131, 1, 0],
-            &[0x03, 131, 2, 1, 0],
-        ] {
+        assert_eq!(encoded(&n("-12")), vec![CLASS_NEGATIVE, !(2 + 129), !2, !3, 0xff]);
+        for bad in
+            [&[][..], &[0x04], &[0x03], &[0x03, 131], &[0x03, 131, 1, 0], &[0x03, 131, 2, 1, 0]]
+        {
             assert!(Number::decode_ordered(bad).is_err(), "{bad:?}");
         }
     }

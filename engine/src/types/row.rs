@@ -60,20 +60,12 @@ pub struct Cell {
 impl Cell {
     /// A live cell.
     pub fn live(ts: Timestamp, value: Value, expires_at_ms: u64) -> Cell {
-        Cell {
-            ts,
-            expires_at_ms,
-            value: Some(value),
-        }
+        Cell { ts, expires_at_ms, value: Some(value) }
     }
 
     /// An attribute tombstone.
     pub fn tombstone(ts: Timestamp) -> Cell {
-        Cell {
-            ts,
-            expires_at_ms: 0,
-            value: None,
-        }
+        Cell { ts, expires_at_ms: 0, value: None }
     }
 
     /// Whether the expiry has passed at `now_ms` (tombstones are dead anyway).
@@ -97,11 +89,7 @@ impl Cell {
     }
 
     fn encoded_len(&self) -> usize {
-        let expiry = if self.expires_at_ms == 0 {
-            0
-        } else {
-            varint_len(self.expires_at_ms)
-        };
+        let expiry = if self.expires_at_ms == 0 { 0 } else { varint_len(self.expires_at_ms) };
         let value = self.value.as_ref().map_or(0, Value::encoded_len);
         1 + varint_len(self.ts) + expiry + value
     }
@@ -110,11 +98,7 @@ impl Cell {
 /// Orders "never expires" (0) after every real expiry, keeping the raw value as a tie-break so
 /// that distinct cells never compare equal.
 fn expiry_rank(expires_at_ms: u64) -> (u64, u64) {
-    let effective = if expires_at_ms == 0 {
-        u64::MAX
-    } else {
-        expires_at_ms
-    };
+    let effective = if expires_at_ms == 0 { u64::MAX } else { expires_at_ms };
     (effective, expires_at_ms)
 }
 
@@ -139,10 +123,7 @@ impl Row {
         attrs: impl IntoIterator<Item = (String, Value)>,
         expires_at_ms: u64,
     ) -> Row {
-        assert!(
-            ts > 0,
-            "put_item at ts 0 leaves no room for its tombstone at ts - 1"
-        );
+        assert!(ts > 0, "put_item at ts 0 leaves no room for its tombstone at ts - 1");
         let mut row = Row::set_attrs(ts, attrs, expires_at_ms);
         row.tombstone = Some(ts - 1);
         row
@@ -150,10 +131,7 @@ impl Row {
 
     /// A deletion of the whole item at `ts`.
     pub fn delete_item(ts: Timestamp) -> Row {
-        Row {
-            tombstone: Some(ts),
-            cells: BTreeMap::new(),
-        }
+        Row { tombstone: Some(ts), cells: BTreeMap::new() }
     }
 
     /// An update that sets some attributes at `ts` and leaves the others alone.
@@ -166,22 +144,13 @@ impl Row {
             .into_iter()
             .map(|(name, value)| (name, Cell::live(ts, value, expires_at_ms)))
             .collect();
-        Row {
-            tombstone: None,
-            cells,
-        }
+        Row { tombstone: None, cells }
     }
 
     /// An update that removes some attributes at `ts`.
     pub fn remove_attrs(ts: Timestamp, names: impl IntoIterator<Item = String>) -> Row {
-        let cells = names
-            .into_iter()
-            .map(|name| (name, Cell::tombstone(ts)))
-            .collect();
-        Row {
-            tombstone: None,
-            cells,
-        }
+        let cells = names.into_iter().map(|name| (name, Cell::tombstone(ts))).collect();
+        Row { tombstone: None, cells }
     }
 
     /// Whether there is nothing to store: no tombstone and no cell.
@@ -191,11 +160,7 @@ impl Row {
 
     /// The newest timestamp in the row, cells and tombstone alike.
     pub fn max_ts(&self) -> Option<Timestamp> {
-        self.cells
-            .values()
-            .map(|cell| cell.ts)
-            .chain(self.tombstone)
-            .max()
+        self.cells.values().map(|cell| cell.ts).chain(self.tombstone).max()
     }
 
     /// Merges two versions of a row. See the module docs for the rules.
@@ -264,8 +229,7 @@ impl Row {
         }
         self.drop_shadowed();
         if let Some(gc_before) = gc_before_ts {
-            self.cells
-                .retain(|_, cell| cell.value.is_some() || cell.ts >= gc_before);
+            self.cells.retain(|_, cell| cell.value.is_some() || cell.ts >= gc_before);
             if self.tombstone.is_some_and(|ts| ts < gc_before) {
                 self.tombstone = None;
             }
@@ -282,16 +246,9 @@ impl Row {
     pub fn validate(&self) -> Result<()> {
         let size = self.encoded_len();
         if size > ITEM_BYTES_MAX {
-            return Err(Error::TooLarge {
-                what: "item",
-                size,
-                limit: ITEM_BYTES_MAX,
-            });
+            return Err(Error::TooLarge { what: "item", size, limit: ITEM_BYTES_MAX });
         }
-        self.cells
-            .values()
-            .filter_map(|cell| cell.value.as_ref())
-            .try_for_each(Value::validate)
+        self.cells.values().filter_map(|cell| cell.value.as_ref()).try_for_each(Value::validate)
     }
 
     fn shadows(&self, cell: &Cell) -> bool {
@@ -318,16 +275,8 @@ impl Row {
         put_varint(out, self.cells.len() as u64);
         for (name, cell) in &self.cells {
             put_len_prefixed(out, name.as_bytes());
-            let live = if cell.value.is_some() {
-                CELL_FLAG_LIVE
-            } else {
-                0
-            };
-            let expiry = if cell.expires_at_ms != 0 {
-                CELL_FLAG_EXPIRY
-            } else {
-                0
-            };
+            let live = if cell.value.is_some() { CELL_FLAG_LIVE } else { 0 };
+            let expiry = if cell.expires_at_ms != 0 { CELL_FLAG_EXPIRY } else { 0 };
             out.push(live | expiry);
             put_varint(out, cell.ts);
             if cell.expires_at_ms != 0 {
@@ -368,19 +317,12 @@ impl Row {
         if flags & !ROW_FLAG_TOMBSTONE != 0 {
             return Err(r.error(format!("unknown row flags {flags:#04x}")));
         }
-        let tombstone = if flags & ROW_FLAG_TOMBSTONE != 0 {
-            Some(r.varint()?)
-        } else {
-            None
-        };
+        let tombstone = if flags & ROW_FLAG_TOMBSTONE != 0 { Some(r.varint()?) } else { None };
         let count = r.count()?;
         let mut cells = BTreeMap::new();
         for _ in 0..count {
             let name = r.string()?;
-            if cells
-                .last_key_value()
-                .is_some_and(|(last, _)| *last >= name)
-            {
+            if cells.last_key_value().is_some_and(|(last, _)| *last >= name) {
                 return Err(r.error(format!("attribute {name:?} out of order")));
             }
             let cell = read_cell(&mut r)?;
@@ -407,16 +349,8 @@ fn read_cell(r: &mut Reader<'_>) -> Result<Cell> {
     } else {
         0
     };
-    let value = if flags & CELL_FLAG_LIVE != 0 {
-        Some(Value::read(r)?)
-    } else {
-        None
-    };
-    Ok(Cell {
-        ts,
-        expires_at_ms,
-        value,
-    })
+    let value = if flags & CELL_FLAG_LIVE != 0 { Some(Value::read(r)?) } else { None };
+    Ok(Cell { ts, expires_at_ms, value })
 }
 
 #[cfg(test)]
@@ -428,10 +362,7 @@ mod tests {
     use crate::types::Number;
 
     fn attrs(pairs: &[(&str, i64)]) -> BTreeMap<String, Value> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::N(Number::from(*v))))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), Value::N(Number::from(*v)))).collect()
     }
 
     #[test]
@@ -443,10 +374,7 @@ mod tests {
         // An older put does not erase a newer update.
         let newer = Row::set_attrs(9, attrs(&[("c", 4)]), 0);
         let merged = Row::merge(newer, Row::put_item(8, attrs(&[("a", 3)]), 0));
-        assert_eq!(
-            merged.live_attributes(0),
-            Some(attrs(&[("a", 3), ("c", 4)]))
-        );
+        assert_eq!(merged.live_attributes(0), Some(attrs(&[("a", 3), ("c", 4)])));
     }
 
     #[test]
@@ -454,10 +382,7 @@ mod tests {
         let row = Row::set_attrs(5, attrs(&[("a", 1), ("b", 2)]), 0);
         let removed = Row::merge(row.clone(), Row::remove_attrs(6, ["a".to_owned()]));
         assert_eq!(removed.live_attributes(0), Some(attrs(&[("b", 2)])));
-        assert_eq!(
-            Row::merge(row.clone(), Row::delete_item(5)).live_attributes(0),
-            None
-        );
+        assert_eq!(Row::merge(row.clone(), Row::delete_item(5)).live_attributes(0), None);
         let mut shadowed = row.clone();
         shadowed.apply_partition_tombstone(7);
         assert_eq!(shadowed, Row::delete_item(7));
@@ -485,10 +410,7 @@ mod tests {
         assert_eq!(row.cells.get("a"), Some(&Cell::tombstone(5)));
         // The tombstone keeps shadowing a copy of the expired cell from another file.
         let other_file = Row::set_attrs(5, attrs(&[("a", 1)]), 1_000);
-        assert_eq!(
-            Row::merge(row.clone(), other_file).cells.get("a"),
-            Some(&Cell::tombstone(5))
-        );
+        assert_eq!(Row::merge(row.clone(), other_file).cells.get("a"), Some(&Cell::tombstone(5)));
         assert!(!row.purge(1_000, Some(6)));
         assert_eq!(row.cells.len(), 1);
         let mut deleted = Row::delete_item(3);
@@ -502,24 +424,14 @@ mod tests {
     fn size_limit() {
         let big = Value::B(vec![0u8; ITEM_BYTES_MAX].into());
         let row = Row::set_attrs(1, [("a".to_owned(), big)], 0);
-        assert!(matches!(
-            row.validate(),
-            Err(Error::TooLarge { what: "item", .. })
-        ));
+        assert!(matches!(row.validate(), Err(Error::TooLarge { what: "item", .. })));
         assert!(Row::set_attrs(1, attrs(&[("a", 1)]), 0).validate().is_ok());
     }
 
     #[test]
     fn encoding_example() {
         let mut row = Row::put_item(300, attrs(&[("n", 0)]), 0);
-        row.cells.insert(
-            "x".into(),
-            Cell {
-                ts: 301,
-                expires_at_ms: 5,
-                value: None,
-            },
-        );
+        row.cells.insert("x".into(), Cell { ts: 301, expires_at_ms: 5, value: None });
         let expected = [
             ROW_FLAG_TOMBSTONE,
             0xab,
@@ -558,16 +470,8 @@ mod tests {
             Just(Some(Value::Null)),
             Just(None),
         ];
-        (
-            0u64..8,
-            prop_oneof![Just(0u64), 1u64..3, Just(u64::MAX)],
-            value,
-        )
-            .prop_map(|(ts, expires_at_ms, value)| Cell {
-                ts,
-                expires_at_ms,
-                value,
-            })
+        (0u64..8, prop_oneof![Just(0u64), 1u64..3, Just(u64::MAX)], value)
+            .prop_map(|(ts, expires_at_ms, value)| Cell { ts, expires_at_ms, value })
     }
 
     fn arb_row() -> impl Strategy<Value = Row> {
@@ -576,13 +480,8 @@ mod tests {
     }
 
     fn arb_stored_row() -> impl Strategy<Value = Row> {
-        let cell = (any::<u64>(), any::<u64>(), prop::option::of(arb_value())).prop_map(
-            |(ts, expires_at_ms, value)| Cell {
-                ts,
-                expires_at_ms,
-                value,
-            },
-        );
+        let cell = (any::<u64>(), any::<u64>(), prop::option::of(arb_value()))
+            .prop_map(|(ts, expires_at_ms, value)| Cell { ts, expires_at_ms, value });
         let cells = prop::collection::btree_map("[a-c\\x00é]{0,3}", cell, 0..4);
         (prop::option::of(any::<u64>()), cells)
             .prop_map(|(tombstone, cells)| Row { tombstone, cells })

@@ -153,9 +153,9 @@ impl Value {
                     value.encode(out);
                 }
             }
-            Value::Ss(set) => encode_set(out, TAG_SS, set, |out, s| {
-                put_len_prefixed(out, s.as_bytes())
-            }),
+            Value::Ss(set) => {
+                encode_set(out, TAG_SS, set, |out, s| put_len_prefixed(out, s.as_bytes()))
+            }
             Value::Ns(set) => encode_set(out, TAG_NS, set, |out, n| n.encode_ordered(out)),
             Value::Bs(set) => encode_set(out, TAG_BS, set, |out, b| put_len_prefixed(out, b)),
         }
@@ -179,9 +179,8 @@ impl Value {
                 count_len(items.len()) + items.iter().map(Value::encoded_len).sum::<usize>()
             }
             Value::M(entries) => {
-                let sizes = entries
-                    .iter()
-                    .map(|(name, v)| len_prefixed_len(name.len()) + v.encoded_len());
+                let sizes =
+                    entries.iter().map(|(name, v)| len_prefixed_len(name.len()) + v.encoded_len());
                 count_len(entries.len()) + sizes.sum::<usize>()
             }
             Value::Ss(set) => {
@@ -228,18 +227,15 @@ fn read_at_depth(r: &mut Reader<'_>, depth: usize) -> Result<Value> {
         TAG_FALSE => Ok(Value::Bool(false)),
         TAG_TRUE => Ok(Value::Bool(true)),
         TAG_NULL => Ok(Value::Null),
-        TAG_L | TAG_M if depth >= NESTING_DEPTH_MAX => Err(r.error(format!(
-            "lists and maps nest deeper than {NESTING_DEPTH_MAX} levels"
-        ))),
+        TAG_L | TAG_M if depth >= NESTING_DEPTH_MAX => {
+            Err(r.error(format!("lists and maps nest deeper than {NESTING_DEPTH_MAX} levels")))
+        }
         TAG_L => read_list(r, depth + 1),
         TAG_M => read_map(r, depth + 1),
         TAG_SS => Ok(Value::Ss(read_set(r, |r| r.string())?)),
         TAG_NS => Ok(Value::Ns(read_set(r, read_number)?)),
         TAG_BS => Ok(Value::Bs(read_set(r, read_bytes)?)),
-        other => Err(r.error(format!(
-            "unknown tag {other:#04x} at offset {}",
-            r.pos() - 1
-        ))),
+        other => Err(r.error(format!("unknown tag {other:#04x} at offset {}", r.pos() - 1))),
     }
 }
 
@@ -258,10 +254,7 @@ fn read_map(r: &mut Reader<'_>, depth: usize) -> Result<Value> {
     let mut entries = BTreeMap::new();
     for _ in 0..count {
         let name = r.string()?;
-        if entries
-            .last_key_value()
-            .is_some_and(|(last, _)| *last >= name)
-        {
+        if entries.last_key_value().is_some_and(|(last, _)| *last >= name) {
             return Err(r.error(format!("map name {name:?} out of order")));
         }
         let value = read_at_depth(r, depth)?;
@@ -336,24 +329,17 @@ mod tests {
         .iter()
         .map(Value::type_name)
         .collect();
-        assert_eq!(
-            names,
-            ["S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"]
-        );
+        assert_eq!(names, ["S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"]);
     }
 
     #[test]
     fn encoding_example() {
         let value = Value::M(BTreeMap::from([
             ("a".to_owned(), Value::S("hi".into())),
-            (
-                "b".to_owned(),
-                Value::L(vec![Value::Bool(true), Value::N(Number::ZERO)]),
-            ),
+            ("b".to_owned(), Value::L(vec![Value::Bool(true), Value::N(Number::ZERO)])),
         ]));
-        let expected = [
-            TAG_M, 2, 1, b'a', TAG_S, 2, b'h', b'i', 1, b'b', TAG_L, 2, TAG_TRUE, TAG_N, 0x02,
-        ];
+        let expected =
+            [TAG_M, 2, 1, b'a', TAG_S, 2, b'h', b'i', 1, b'b', TAG_L, 2, TAG_TRUE, TAG_N, 0x02];
         assert_eq!(value.to_bytes(), expected);
         assert_eq!(Value::decode(&expected).unwrap(), (value, expected.len()));
     }
