@@ -60,6 +60,19 @@ pub(crate) struct Shared {
     pub(crate) metrics: EngineMetrics,
 }
 
+/// One live SSTable of a table, as [`Engine::table_files`] lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileSummary {
+    /// File id.
+    pub id: u64,
+    /// Level (0 = flush output).
+    pub level: u32,
+    /// Size on disk.
+    pub file_bytes: u64,
+    /// Stored rows (live, deleted and expired alike).
+    pub entries: u64,
+}
+
 /// What opening found.
 #[derive(Clone, Debug, Default)]
 pub struct OpenReport {
@@ -475,14 +488,20 @@ impl Engine {
         self.shared.failure.borrow().clone()
     }
 
-    /// Files of a table, for tests and the admin tool: (id, level, bytes).
+    /// Files of a table, for tests and the admin tool.
     ///
     /// # Errors
     /// [`Error::UnknownTable`].
-    pub fn table_files(&self, table: u32) -> Result<Vec<(u64, u32, u64)>> {
+    pub fn table_files(&self, table: u32) -> Result<Vec<FileSummary>> {
         let table = self.table(table)?;
         let files = table.files.borrow();
-        Ok(files.iter().map(|f| (f.meta.id, f.meta.level, f.meta.file_bytes)).collect())
+        let summary = |f: &LiveFile| FileSummary {
+            id: f.meta.id,
+            level: f.meta.level,
+            file_bytes: f.meta.file_bytes,
+            entries: f.reader.entries(),
+        };
+        Ok(files.iter().map(summary).collect())
     }
 }
 

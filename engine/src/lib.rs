@@ -34,7 +34,7 @@ pub mod sstable;
 pub mod table;
 pub mod types;
 
-pub use engine::{Engine, OpenReport};
+pub use engine::{Engine, FileSummary, OpenReport};
 pub use error::{Error, Result};
 pub use manifest::CompactionStrategy;
 pub use query::{ScanPage, ScanRange};

@@ -29,7 +29,7 @@ fn a_flipped_bit_in_an_sstable_block_is_a_checksum_error() {
         let engine = world.open().await;
         write_n(&engine, 0, 50).await;
         engine.flush().await.unwrap();
-        let (id, _, _) = engine.table_files(TABLE).unwrap()[0];
+        let id = engine.table_files(TABLE).unwrap()[0].id;
         let path = sstable_path(world.dir(), id);
         engine.close().await.unwrap();
         // Byte 10 lies in the first data block.
