@@ -117,7 +117,7 @@ fn an_old_tombstone_is_kept_while_a_file_outside_the_compaction_may_hold_its_vic
         // One big file (about 2 MiB of incompressible values) holding items 0..2000.
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         for i in 0..2000 {
-            let noise: String = (0..128)
+            let noise: String = (0..1024)
                 .map(|_| {
                     seed ^= seed << 13;
                     seed ^= seed >> 7;
@@ -125,7 +125,7 @@ fn an_old_tombstone_is_kept_while_a_file_outside_the_compaction_may_hold_its_vic
                     char::from(b'a' + (seed % 26) as u8)
                 })
                 .collect();
-            let v = shoal_engine::types::Value::S(noise.repeat(8));
+            let v = shoal_engine::types::Value::S(noise);
             engine
                 .write(TABLE, &k(i), Row::put_item(10 + i, [("v".to_string(), v)], 0))
                 .await
