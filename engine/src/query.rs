@@ -68,6 +68,9 @@ impl Engine {
         EngineMetrics::add(&self.shared.metrics.reads, 1);
         let row = snapshot.get_row(&key.encode()).await?;
         let Some(mut row) = row else { return Ok(None) };
+        if !snapshot.may_hold_partition_headers() {
+            return Ok(Some(row));
+        }
         let header = partition_header_key(key.token, &key.partition);
         if let Some(partition) = snapshot.get_partition_header(&header).await? {
             if let Some(ts) = partition.tombstone {

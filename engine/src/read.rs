@@ -83,6 +83,11 @@ impl ReadSnapshot {
         Ok(merged)
     }
 
+    /// Whether any source may hold a partition header row (a partition-wide deletion).
+    pub fn may_hold_partition_headers(&self) -> bool {
+        !self.sstables.is_empty() || self.memtables.iter().any(|m| m.has_partition_headers())
+    }
+
     /// Whether any source may hold `key` (memtables exactly, SSTables by bloom filter).
     pub fn may_contain(&self, key: &[u8]) -> bool {
         self.memtables.iter().any(|m| m.contains(key))

@@ -57,6 +57,9 @@ struct Args {
     /// Keep the data directory.
     #[arg(long)]
     keep: bool,
+    /// Stop after this phase (e.g. `get_memtable`, `scan`), for profiling one part.
+    #[arg(long)]
+    stop_after: Option<String>,
 }
 
 #[derive(Default, Clone)]
@@ -233,12 +236,18 @@ async fn run(args: Args) -> Vec<String> {
     let log_flushes = engine.metrics().writes.get();
     phases.push(puts);
     phases.push(get_phase(&engine, args.records, args.gets, 1, "get_memtable").await);
+    if args.stop_after.as_deref() == Some("get_memtable") {
+        return report(&phases, String::new());
+    }
     engine.flush().await.expect("flush");
     // The first scan reads every block from disk and fills the cache; the cached phases follow.
     scan_phase(&engine).await;
     phases.push(get_phase(&engine, args.records, args.gets, 1, "get_sstable_cached").await);
     phases.push(scan_phase(&engine).await);
     engine.clone().close().await.expect("close");
+    if args.stop_after.as_deref() == Some("scan") {
+        return report(&phases, String::new());
+    }
 
     // Uncached: a 1 MiB cache against a data set hundreds of times larger.
     let small = config.clone().block_cache_bytes(1 << 20);
@@ -275,15 +284,27 @@ async fn run(args: Args) -> Vec<String> {
     let files = engine.table_files(1).expect("table").len();
     engine.close().await.expect("close");
 
-    let mut lines: Vec<String> = phases.iter().map(Phase::json).collect();
-    lines.push(format!(
+    let summary = format!(
         "{{\"write_amplification\":{wa:.2},\"files_after_major_compaction\":{files},\"memtable_bytes\":{memtable_bytes},\"bloom_and_index_bytes\":{index_bytes},\"acknowledged_puts\":{log_flushes}}}"
-    ));
+    );
+    println!("write amplification (SSTable bytes written / flushed): {wa:.2}");
+    println!(
+        "memory: memtables {memtable_bytes} B, bloom+index {index_bytes} B, block cache ≤ its capacity"
+    );
+    report(&phases, summary)
+}
+
+/// Prints the phase table and returns the JSON lines (phases, then `summary` if any).
+fn report(phases: &[Phase], summary: String) -> Vec<String> {
+    let mut lines: Vec<String> = phases.iter().map(Phase::json).collect();
+    if !summary.is_empty() {
+        lines.push(summary);
+    }
     println!(
         "{:<24} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9}",
         "phase", "ops", "ops/s", "p50 µs", "p99 µs", "p999 µs", "max µs"
     );
-    for p in &phases {
+    for p in phases {
         println!(
             "{:<24} {:>10} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
             p.name,
@@ -295,8 +316,6 @@ async fn run(args: Args) -> Vec<String> {
             p.max_us
         );
     }
-    println!("write amplification (SSTable bytes written / flushed): {wa:.2}");
-    println!("memory: memtables {memtable_bytes} B, bloom+index {index_bytes} B, block cache ≤ its capacity");
     lines
 }
 

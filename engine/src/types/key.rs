@@ -273,7 +273,14 @@ impl ItemKey {
 
     /// The encoding as a new vector.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Room for the token, both keys, tags, terminators and a few escapes: one allocation.
+        let hint = |key: &KeyValue| match key {
+            KeyValue::S(text) => text.len(),
+            KeyValue::B(bytes) => bytes.len(),
+            KeyValue::N(_) => crate::types::number::ENCODED_LEN_MAX,
+        };
+        let keys = hint(&self.partition) + self.sort.as_ref().map_or(0, hint);
+        let mut out = Vec::with_capacity(TOKEN_BYTES + keys + 16);
         self.encode_into(&mut out);
         out
     }
