@@ -255,6 +255,7 @@ impl Engine {
         partition: &crate::types::KeyValue,
         ts: u64,
     ) -> Result<()> {
+        partition.validate("partition key", crate::types::key::PARTITION_KEY_BYTES_MAX)?;
         let key = crate::types::key::partition_header_key(token, partition);
         self.write_encoded(table, key, Row::delete_item(ts), true).await
     }

@@ -185,7 +185,12 @@ async fn install(
     let guard = shared.manifest_lock.lock().await;
     let mut next = shared.manifest.borrow().clone();
     let Some(entry) = next.tables.get_mut(&table.id) else {
-        return Ok(()); // Dropped meanwhile: its files are gone with it.
+        // Dropped meanwhile: its files are gone with it, and so go the outputs.
+        drop(guard);
+        for meta in &outputs {
+            shared.disk.remove(&sstable_path(&shared.dir, meta.id)).await?;
+        }
+        return Ok(());
     };
     entry.files.retain(|f| !input_ids.contains(&f.id));
     entry.files.extend(outputs.iter().cloned());

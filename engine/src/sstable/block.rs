@@ -55,9 +55,6 @@ const LZ4_EXPANSION_MAX: usize = 255;
 /// smaller gains cost decompression on every read for little space.
 const COMPRESSION_GAIN_MIN_DIVISOR: usize = 8;
 
-/// Most bytes of a varint holding a u64.
-const VARINT_BYTES_MAX: usize = 10;
-
 /// How blocks are compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {
@@ -68,14 +65,8 @@ pub enum Compression {
     Lz4,
 }
 
-/// Appends `value` as an unsigned LEB128 varint.
-pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
+/// Varints are the crate's one LEB128 encoding (`types`), shared with rows and keys.
+pub use crate::types::put_varint;
 
 /// Reads fields from a byte slice; every read checks the length first and returns `None`
 /// past the end, so hostile bytes never panic.
@@ -123,22 +114,11 @@ impl<'a> ByteReader<'a> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
 
-    /// An unsigned LEB128 varint of at most 10 bytes that fits a u64.
+    /// An unsigned LEB128 varint (shortest form, fits a u64), decoded by `types`.
     pub fn varint(&mut self) -> Option<u64> {
-        let mut value = 0_u64;
-        for index in 0..VARINT_BYTES_MAX {
-            let byte = self.u8()?;
-            let bits = u64::from(byte & 0x7f);
-            let shift = 7 * index as u32;
-            if shift == 63 && bits > 1 {
-                return None;
-            }
-            value |= bits << shift;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
+        let (value, used) = crate::types::get_varint(self.buf.get(self.pos..)?).ok()?;
+        self.pos += used;
+        Some(value)
     }
 
     /// A varint used as a length.

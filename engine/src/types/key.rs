@@ -115,7 +115,7 @@ impl KeyValue {
     }
 
     /// Checks the key against a size limit, naming it `what` in errors.
-    fn validate(&self, what: &'static str, limit: usize) -> Result<()> {
+    pub fn validate(&self, what: &'static str, limit: usize) -> Result<()> {
         let size = self.size_bytes();
         if size > limit {
             return Err(Error::TooLarge { what, size, limit });
