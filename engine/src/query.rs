@@ -103,10 +103,10 @@ impl Engine {
                         page.items.push((item, attrs));
                     }
                 }
-                DecodedKey::PartitionHeader { .. } => partition.seen(key.clone(), row.tombstone),
+                DecodedKey::PartitionHeader { .. } => partition.seen(key.to_vec(), row.tombstone),
             }
             if page.items.len() >= limit || examined >= SCAN_EXAMINED_MAX {
-                page.resume_after = Some(key);
+                page.resume_after = Some(key.to_vec());
                 break;
             }
             runtime::yield_if_needed().await;

@@ -9,6 +9,8 @@
 //! change the answer; tables are still skipped by key range and bloom filter first.
 
 use std::collections::VecDeque;
+
+use bytes::Bytes;
 use std::ops::Bound;
 use std::rc::Rc;
 
@@ -191,7 +193,7 @@ enum Cursor {
 
 struct Source {
     cursor: Cursor,
-    head: Option<(Vec<u8>, Row)>,
+    head: Option<(Bytes, Row)>,
     done: bool,
 }
 
@@ -201,9 +203,9 @@ impl Source {
             return Ok(());
         }
         self.head = match &mut self.cursor {
-            Cursor::Mem(cursor) => cursor.next(),
+            Cursor::Mem(cursor) => cursor.next().map(|(key, row)| (Bytes::from(key), row)),
             Cursor::Table(iter) => match iter.next().await? {
-                Some((key, value)) => Some((key.to_vec(), Row::decode(&value)?)),
+                Some((key, value)) => Some((key, Row::decode(&value)?)),
                 None => None,
             },
         };
@@ -223,7 +225,7 @@ impl MergeIter {
     ///
     /// # Errors
     /// I/O and checksum errors of SSTable reads; the iterator should not be used after one.
-    pub async fn next(&mut self) -> Result<Option<(Vec<u8>, Row)>> {
+    pub async fn next(&mut self) -> Result<Option<(Bytes, Row)>> {
         for source in &mut self.sources {
             source.fill().await?;
         }
