@@ -326,15 +326,26 @@ impl Engine {
         error
     }
 
-    /// Memtables past their total budget make writers wait for flushes (backpressure).
+    /// Memtables past their total budget make writers wait for flushes (backpressure). If
+    /// flushes are failing, the write is refused with [`Error::FlushFailing`] instead.
     async fn wait_for_memtable_room(&self) -> Result<()> {
         loop {
-            let total: usize =
-                self.shared.tables.borrow().values().map(|t| t.memtable_bytes()).sum();
+            let (total, flushing) = {
+                let tables = self.shared.tables.borrow();
+                let total: usize = tables.values().map(|t| t.memtable_bytes()).sum();
+                (total, tables.values().any(|t| !t.sealed.borrow().is_empty()))
+            };
             if total < self.shared.config.memtables_total_bytes {
                 return Ok(());
             }
-            self.seal_largest();
+            if let Some(reason) = self.shared.metrics.last_flush_error.borrow().clone() {
+                return Err(Error::FlushFailing { reason });
+            }
+            // Seal only when nothing is being flushed; a flush in progress frees memory, and
+            // sealing small memtables meanwhile would only make small files.
+            if !flushing {
+                self.seal_largest();
+            }
             self.schedule_flush();
             let wait = self.shared.flush_done.wait();
             wait.await;
@@ -376,7 +387,7 @@ impl Engine {
                 return Ok(());
             }
             if let Some(reason) = self.shared.metrics.last_flush_error.borrow().clone() {
-                return Err(Error::Invalid { what: "flush", reason });
+                return Err(Error::FlushFailing { reason });
             }
             let wait = self.shared.flush_done.wait();
             wait.await;

@@ -103,6 +103,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// Memtables are full and flushing them fails (often a full disk): the write is refused
+    /// rather than held forever. Acknowledged writes are safe in the commit log; writes are
+    /// taken again once a flush succeeds.
+    #[error("memtables are full and flushing fails: {reason}")]
+    FlushFailing {
+        /// The last flush error, as text.
+        reason: String,
+    },
+
     /// The engine is shutting down.
     #[error("engine is closed")]
     Closed,
