@@ -373,6 +373,8 @@ struct MemState {
     torn_write_bytes: Option<usize>,
     /// Every operation fails with EIO (a dead disk).
     dead: bool,
+    /// Writes to files whose name ends with this fail with EIO (a bad region of the disk).
+    failing_suffix: Option<String>,
 }
 
 /// The in-memory disk. Clones share one state, so a test keeps a handle to inject faults
@@ -415,9 +417,16 @@ impl MemDisk {
         self.state.borrow_mut().dead = dead;
     }
 
+    /// Makes every write to a file whose name ends with `suffix` fail with EIO (or stop
+    /// failing, with `None`): faults on one kind of file, e.g. SSTables but not the log.
+    pub fn fail_writes_to(&self, suffix: Option<&str>) {
+        self.state.borrow_mut().failing_suffix = suffix.map(str::to_string);
+    }
+
     /// Clears every injected fault.
     pub fn clear_faults(&self) {
         let mut state = self.state.borrow_mut();
+        state.failing_suffix = None;
         state.failures.clear();
         state.capacity_bytes = None;
         state.torn_write_bytes = None;
@@ -553,6 +562,10 @@ impl MemFile {
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
         assert!(self.writable, "write to a read-only file {}", self.path.display());
         self.disk.check_fault(FaultOp::Write, &self.path)?;
+        let suffix = self.disk.state.borrow().failing_suffix.clone();
+        if suffix.is_some_and(|s| self.path.to_string_lossy().ends_with(&s)) {
+            return Err(Error::io("write_at", &self.path, eio("write (failing file)")));
+        }
         let start = usize::try_from(offset).expect("offset fits usize");
         let end = start + data.len();
         let grow = end.saturating_sub(self.inode.borrow().data.len()) as u64;

@@ -193,3 +193,47 @@ fn a_power_cut_during_concurrent_writes_keeps_every_acknowledged_write() {
         }
     });
 }
+
+/// SSTable writes fail (the log's do not): flushes fail, memtables fill, and writers get
+/// `FlushFailing` instead of hanging; once the disk recovers, flushes and writes resume and
+/// nothing acknowledged is lost.
+#[test]
+fn failing_flushes_refuse_writes_then_recover() {
+    run_test(|| async {
+        let world = World::memory();
+        let engine = world.open().await;
+        let mem = world.disk.as_memory().unwrap().clone();
+        mem.fail_writes_to(Some(".sst"));
+        let mut acknowledged = 0_u64;
+        let refused = loop {
+            let i = acknowledged;
+            let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
+            match engine.write(TABLE, &k, Row::put_item(i + 1, doc(&[("v", i as i64)]), 0)).await {
+                Ok(()) => acknowledged += 1,
+                Err(error) => break error,
+            }
+            assert!(acknowledged < 100_000, "memtables are bounded, so writes must be refused");
+        };
+        assert!(matches!(refused, Error::FlushFailing { .. }), "{refused}");
+        assert!(refused.to_string().contains("write_at"), "names the failure: {refused}");
+        mem.fail_writes_to(None);
+        // The flusher retries on its own; wait (with a deadline) until writes are taken again.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let k = key("p0", Some("after"));
+        loop {
+            match engine.write(TABLE, &k, Row::put_item(10_000_000, doc(&[("v", 1)]), 0)).await {
+                Ok(()) => break,
+                Err(Error::FlushFailing { .. }) if std::time::Instant::now() < deadline => {
+                    shoal_engine::runtime::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(other) => panic!("writes did not resume: {other}"),
+            }
+        }
+        engine.flush().await.unwrap();
+        for i in 0..acknowledged {
+            let k = key(&format!("p{}", i % 5), Some(&format!("{i:08}")));
+            assert_eq!(engine.get(TABLE, &k).await.unwrap(), Some(doc(&[("v", i as i64)])));
+        }
+        engine.close().await.unwrap();
+    });
+}
