@@ -29,6 +29,7 @@ pub mod memtable;
 pub mod metrics;
 pub mod query;
 pub mod read;
+mod recovery;
 pub mod runtime;
 pub mod sstable;
 pub mod table;
