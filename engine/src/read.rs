@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use std::ops::Bound;
 use std::rc::Rc;
 
@@ -19,13 +20,18 @@ use crate::memtable::{Memtable, SCAN_CHUNK_ENTRIES};
 use crate::sstable::{Sstable, SstableIter};
 use crate::types::Row;
 
+/// A snapshot's memtables: inline up to 4, so a point read allocates nothing for them.
+pub type Memtables = SmallVec<[Rc<Memtable>; 4]>;
+/// A snapshot's SSTables: inline up to 8.
+pub type Sstables = SmallVec<[Sstable; 8]>;
+
 /// The sources of one table at one moment.
 #[derive(Clone, Default)]
 pub struct ReadSnapshot {
     /// Active memtable first, then sealed ones.
-    pub memtables: Vec<Rc<Memtable>>,
+    pub memtables: Memtables,
     /// Live SSTables, newest `max_ts` first.
-    pub sstables: Vec<Sstable>,
+    pub sstables: Sstables,
 }
 
 fn fold(merged: &mut Option<Row>, row: Row) {

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use crate::manifest::{CompactionStrategy, FileMeta};
 use crate::memtable::Memtable;
-use crate::read::ReadSnapshot;
+use crate::read::{Memtables, ReadSnapshot, Sstables};
 use crate::sstable::Sstable;
 
 /// Options of a table, chosen at creation and kept in the manifest.
@@ -66,9 +66,10 @@ impl TableState {
 
     /// The sources a read should merge, right now.
     pub fn snapshot(&self) -> ReadSnapshot {
-        let mut memtables = vec![self.active.borrow().clone()];
+        let mut memtables = Memtables::new();
+        memtables.push(self.active.borrow().clone());
         memtables.extend(self.sealed.borrow().iter().rev().cloned());
-        let mut sstables: Vec<_> = self.files.borrow().iter().map(|f| f.reader.clone()).collect();
+        let mut sstables: Sstables = self.files.borrow().iter().map(|f| f.reader.clone()).collect();
         // Newest data first, so a point read can stop early (see `ReadSnapshot::get_row`).
         sstables.sort_by_key(|t| std::cmp::Reverse(crate::flush::table_max_ts(t)));
         ReadSnapshot { memtables, sstables }

@@ -41,7 +41,7 @@ async fn run(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -> Result
         table.files.borrow().iter().filter(|f| inputs.contains(&f.meta.id)).cloned().collect();
     assert_eq!(files.len(), inputs.len(), "every input of a choice is live");
     let merged = ReadSnapshot {
-        memtables: Vec::new(),
+        memtables: Default::default(),
         sstables: files.iter().map(|f| f.reader.clone()).collect(),
     };
     let mut outputs: Vec<FileMeta> = Vec::new();
