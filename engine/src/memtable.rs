@@ -30,8 +30,61 @@ const ENTRY_OVERHEAD_BYTES: usize = 96;
 /// so it never holds a borrow across an await).
 pub const SCAN_CHUNK_ENTRIES: usize = 64;
 
-type Rows = ahash::AHashMap<Vec<u8>, Row>;
 type Keys = BTreeSet<Vec<u8>>;
+
+/// Hash maps the rows are spread over. Growing a hash map rehashes it all at once; spread
+/// over this many, one rehash moves 1/64 of the memtable (about 0.2 ms at 300k rows), so no
+/// insert holds the core for long.
+const ROW_SHARDS: usize = 64;
+
+/// The rows of a memtable, by key, in [`ROW_SHARDS`] hash maps.
+struct Rows {
+    hasher: ahash::RandomState,
+    shards: Vec<ahash::AHashMap<Vec<u8>, Row>>,
+    len: usize,
+}
+
+impl Default for Rows {
+    fn default() -> Self {
+        let shards = (0..ROW_SHARDS).map(|_| ahash::AHashMap::default()).collect();
+        Rows { hasher: ahash::RandomState::new(), shards, len: 0 }
+    }
+}
+
+impl Rows {
+    fn shard(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) % ROW_SHARDS as u64) as usize
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Row> {
+        self.shards.get(self.shard(key))?.get(key)
+    }
+
+    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Row> {
+        let shard = self.shard(key);
+        self.shards.get_mut(shard)?.get_mut(key)
+    }
+
+    fn insert(&mut self, key: Vec<u8>, row: Row) {
+        let shard = self.shard(&key);
+        let map = self.shards.get_mut(shard).expect("shard index below ROW_SHARDS");
+        if map.insert(key, row).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn contains_key(&self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
 
 /// The active memtable of one table on one core.
 #[derive(Default)]
