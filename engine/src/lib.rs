@@ -14,7 +14,8 @@
 //! Partition key 2048 bytes, sort key 1024 bytes, item 400 KiB (DynamoDB's), commit-log record
 //! [`commitlog`]'s maximum, scan pages [`query::SCAN_LIMIT_MAX`] items and
 //! [`query::SCAN_EXAMINED_MAX`] rows examined.
-#![warn(missing_docs)]
+#![deny(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 pub mod cache;
 pub mod clock;

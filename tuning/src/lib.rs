@@ -5,7 +5,8 @@
 //! raise on a bare-metal NVMe host.
 //!
 //! The config is a consuming builder: `EngineConfig::default().memtable_bytes(64 << 20)`.
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 /// How the commit log makes writes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
