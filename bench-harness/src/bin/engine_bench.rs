@@ -22,7 +22,7 @@ use std::time::Instant;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use shoal_engine::clock::Clock;
-use shoal_engine::io::Disk;
+use shoal_engine::io::{Disk, OpenMode, IO_ALIGN};
 use shoal_engine::runtime::{self, spawn, Queue};
 use shoal_engine::types::{ItemKey, KeyValue, Row, Value};
 use shoal_engine::{Engine, EngineConfig, ScanRange, TableOptions};
@@ -186,6 +186,43 @@ async fn get_phase(
     Phase::from(name, &hist, start.elapsed().as_secs_f64())
 }
 
+fn largest_file(dir: &std::path::Path) -> PathBuf {
+    let entries = std::fs::read_dir(dir).expect("read data dir");
+    let files =
+        entries.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "sst"));
+    files
+        .max_by_key(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .expect("an SSTable exists")
+        .path()
+}
+
+async fn disk_read_phase(path: &std::path::Path, reads: u64, concurrency: u64) -> Phase {
+    let disk = Disk::glommio();
+    let file = Rc::new(disk.open(path, OpenMode::ReadOnly).await.expect("open table file"));
+    let pages = file.len().await.expect("file length") / IO_ALIGN as u64;
+    let hist = Rc::new(RefCell::new(histogram()));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for r in 0..concurrency {
+        let (file, hist) = (file.clone(), hist.clone());
+        tasks.push(spawn(Queue::Foreground, async move {
+            let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (r + 1));
+            for _ in 0..reads / concurrency {
+                let page = rng.next() % pages.max(1);
+                let t = Instant::now();
+                let got = file.read_at(page * IO_ALIGN as u64, IO_ALIGN).await.expect("read");
+                let _ = hist.borrow_mut().record(t.elapsed().as_nanos() as u64);
+                assert_eq!(got.len(), IO_ALIGN, "whole pages inside the file");
+            }
+        }));
+    }
+    for task in tasks {
+        task.join().await;
+    }
+    let hist = hist.borrow();
+    Phase::from("disk_read_4k_direct", &hist, start.elapsed().as_secs_f64())
+}
+
 async fn scan_phase(engine: &Engine) -> Phase {
     let mut hist = histogram();
     let start = Instant::now();
@@ -256,6 +293,11 @@ async fn run(args: Args) -> Vec<String> {
     phases.push(
         get_phase(&engine, args.records, uncached_gets, args.readers, "get_sstable_uncached").await,
     );
+
+    // The disk's own ceiling through the same I/O seam: random aligned 4 KiB reads of the
+    // table file with as many concurrent readers, no engine work around them.
+    let table_file = largest_file(&args.dir);
+    phases.push(disk_read_phase(&table_file, uncached_gets, args.readers).await);
 
     // Overwrite everything twice in small memtables, so size-tiered compaction has work.
     engine.clone().close().await.expect("close");
