@@ -132,7 +132,7 @@ pub(crate) async fn flush_memtable(
         None => None,
     };
 
-    let _guard = shared.manifest_lock.lock().await;
+    let guard = shared.manifest_lock.lock().await;
     let checkpoint = engine.log_checkpoint(Some(memtable));
     let mut next = shared.manifest.borrow().clone();
     next.log_replay_segment = checkpoint;
@@ -144,13 +144,18 @@ pub(crate) async fn flush_memtable(
     // From here to the end of the block: no await, so readers see the table and lose the
     // memtable at the same instant.
     install_manifest(engine, next);
+    let flushed_id = meta.as_ref().map(|m| m.id);
     if let (Some(meta), Some(reader), false) = (meta, reader, dropped) {
         EngineMetrics::add(&shared.metrics.flush_bytes, meta.file_bytes);
         table.files.borrow_mut().push(LiveFile { meta, reader });
     }
     table.sealed.borrow_mut().retain(|m| !Rc::ptr_eq(m, memtable));
     EngineMetrics::add(&shared.metrics.flushes, 1);
-    drop(_guard);
+    drop(guard);
+    if let (Some(id), true) = (flushed_id, dropped) {
+        // The table went away during the flush: its file has no owner.
+        shared.disk.remove(&sstable_path(&shared.dir, id)).await?;
+    }
     engine.release_log(checkpoint).await
 }
 
