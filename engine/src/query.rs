@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::metrics::EngineMetrics;
 use crate::read::ReadSnapshot;
 use crate::runtime;
-use crate::types::key::partition_header_key;
+use crate::types::key::{partition_header_key, MARKER_ITEM};
 use crate::types::{DecodedKey, ItemKey, Row, Value};
 
 /// Stored rows a scan page examines at most (live, deleted or expired).
@@ -96,7 +96,7 @@ impl Engine {
             examined += 1;
             match ItemKey::decode(&key)? {
                 DecodedKey::Item(item) => {
-                    if let Some(ts) = partition.lookup(&snapshot, &item, range).await? {
+                    if let Some(ts) = partition.lookup(&snapshot, &key, &item, range).await? {
                         row.apply_partition_tombstone(ts);
                     }
                     if let Some(attrs) = row.into_live_attributes(now_ms) {
@@ -128,6 +128,14 @@ struct PartitionTombstone {
 }
 
 impl PartitionTombstone {
+    /// Whether the item `key` is in the partition of the cached header, compared in place:
+    /// an item key is its partition's header key with the last byte (the marker) changed, then
+    /// the sort key. Allocation-free, as it runs once per scanned row.
+    fn same_partition(&self, key: &[u8]) -> bool {
+        let Some((_, prefix)) = self.header.split_last() else { return false };
+        key.get(..prefix.len()) == Some(prefix) && key.get(prefix.len()) == Some(&MARKER_ITEM)
+    }
+
     fn seen(&mut self, header: Vec<u8>, tombstone: Option<u64>) {
         self.header = header;
         self.tombstone = tombstone;
@@ -136,13 +144,14 @@ impl PartitionTombstone {
     async fn lookup(
         &mut self,
         snapshot: &ReadSnapshot,
+        key: &[u8],
         item: &ItemKey,
         range: &ScanRange,
     ) -> Result<Option<u64>> {
-        let header = partition_header_key(item.token, &item.partition);
-        if header == self.header {
+        if self.same_partition(key) {
             return Ok(self.tombstone);
         }
+        let header = partition_header_key(item.token, &item.partition);
         let streamed = !range.reverse
             && match &range.lower {
                 Bound::Included(lower) => lower.as_slice() <= header.as_slice(),
