@@ -109,7 +109,7 @@ fn run_child(dir: &std::path::Path, first_id: u64, kill_after: Duration) -> BTre
     }
     std::thread::sleep(kill_after);
     // SIGKILL: no destructor, no flush, no goodbye.
-    unsafe_kill(child.id());
+    kill_9(child.id());
     child.wait().unwrap();
     reader.join().unwrap();
     rx.try_iter()
@@ -117,7 +117,7 @@ fn run_child(dir: &std::path::Path, first_id: u64, kill_after: Duration) -> BTre
         .collect()
 }
 
-fn unsafe_kill(pid: u32) {
+fn kill_9(pid: u32) {
     let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     assert!(status.success(), "kill -9 works");
 }
