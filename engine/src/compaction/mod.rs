@@ -70,14 +70,18 @@ impl Engine {
         });
     }
 
+    /// The first table with compaction work, and the work.
+    fn next_compaction(&self) -> Option<(std::rc::Rc<TableState>, Choice)> {
+        let tables: Vec<_> = self.shared.tables.borrow().values().cloned().collect();
+        tables.into_iter().find_map(|t| choose(&t, &self.shared.config).map(|c| (t, c)))
+    }
+
     async fn run_compactor(&self) {
         loop {
             if self.shared.closed.get() {
                 return;
             }
-            let tables: Vec<_> = self.shared.tables.borrow().values().cloned().collect();
-            let work =
-                tables.into_iter().find_map(|t| choose(&t, &self.shared.config).map(|c| (t, c)));
+            let work = self.next_compaction();
             let Some((table, choice)) = work else { return };
             if let Err(error) = worker::compact(self, &table, &choice).await {
                 eprintln!("shoal-engine: compaction of table {} failed: {error}", table.id);
@@ -97,9 +101,7 @@ impl Engine {
             self.shared.flush_done.wait().await;
         }
         loop {
-            let tables: Vec<_> = self.shared.tables.borrow().values().cloned().collect();
-            let work =
-                tables.into_iter().find_map(|t| choose(&t, &self.shared.config).map(|c| (t, c)));
+            let work = self.next_compaction();
             let Some((table, choice)) = work else {
                 return Ok(());
             };
