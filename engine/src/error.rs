@@ -117,6 +117,19 @@ pub enum Error {
     Closed,
 }
 
+impl From<shoal_types::Error> for Error {
+    /// The data model's errors keep their names and fields.
+    fn from(error: shoal_types::Error) -> Self {
+        match error {
+            shoal_types::Error::Decode { what, reason } => Error::Decode { what, reason },
+            shoal_types::Error::TooLarge { what, size, limit } => {
+                Error::TooLarge { what, size, limit }
+            }
+            shoal_types::Error::Invalid { what, reason } => Error::Invalid { what, reason },
+        }
+    }
+}
+
 impl Error {
     /// Wraps an I/O error, turning ENOSPC into [`Error::DiskFull`].
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -34,11 +34,12 @@ mod recovery;
 pub mod runtime;
 pub mod sstable;
 pub mod table;
-pub mod types;
 
 pub use engine::{Engine, FileSummary, OpenReport};
 pub use error::{Error, Result};
 pub use manifest::CompactionStrategy;
 pub use query::{ScanPage, ScanRange};
 pub use shoal_tuning::{BlockCompression, CommitLogSync, EngineConfig};
+/// The data model (the `shoal-types` crate), re-exported: the engine's API speaks it.
+pub use shoal_types as types;
 pub use table::TableOptions;

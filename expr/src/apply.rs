@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::cmp::Reverse;
 
-use shoal_engine::types::{Number, Value};
+use shoal_types::{Number, Value};
 
 use crate::ast::{Item, Path, SetValue, Update, UpdateAction, UpdateOperand};
 use crate::document;

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use shoal_engine::types::Value;
+use shoal_types::Value;
 
 /// An item: its attributes by name.
 pub type Item = std::collections::BTreeMap<String, Value>;

@@ -5,7 +5,7 @@
 //! removed) from a missing or wrongly typed parent, which is
 //! [`Error::InvalidUpdatePath`].
 
-use shoal_engine::types::Value;
+use shoal_types::Value;
 
 use crate::ast::{Item, Path, PathElement};
 use crate::error::{Error, Result};

@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use shoal_engine::types::{Number, Value};
+use shoal_types::{Number, Value};
 
 use crate::ast::{Comparator, Condition, Function, Item, Operand};
 use crate::document;

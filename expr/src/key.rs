@@ -5,7 +5,7 @@
 //! `BETWEEN`, `begins_with`). Anything else (`OR`, `NOT`, `IN`, `<>`, other functions,
 //! nested paths, attributes outside the key schema) is refused with DynamoDB's message.
 
-use shoal_engine::types::{KeyValue, Value};
+use shoal_types::{KeyValue, Value};
 
 use crate::ast::{Comparator, Condition, Function, Operand, Path};
 use crate::error::{Error, ExpressionKind, Result};
@@ -182,7 +182,7 @@ fn schema_error(reason: impl Into<String>) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use shoal_engine::types::Number;
+    use shoal_types::Number;
 
     use super::*;
     use crate::testing::{n, placeholders, s};

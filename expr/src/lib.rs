@@ -67,4 +67,4 @@ pub const NESTING_DEPTH_MAX: usize = 64;
 // Every nesting level needs at least one byte of text, so the depth limit is what bounds the
 // parser's recursion; and a path as deep as values may nest must be writable.
 const _: () = assert!(NESTING_DEPTH_MAX < EXPRESSION_BYTES_MAX);
-const _: () = assert!(PATH_ELEMENTS_MAX >= shoal_engine::types::value::NESTING_DEPTH_MAX);
+const _: () = assert!(PATH_ELEMENTS_MAX >= shoal_types::value::NESTING_DEPTH_MAX);

@@ -12,7 +12,7 @@ mod condition;
 mod projection;
 mod update;
 
-use shoal_engine::types::Value;
+use shoal_types::Value;
 
 use crate::ast::{Condition, Path, Update};
 use crate::error::{Error, ExpressionKind, Result};

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shoal_engine::types::Value;
+use shoal_types::Value;
 
 use crate::error::{Error, ExpressionKind, Result};
 

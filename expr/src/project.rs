@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use shoal_engine::types::Value;
+use shoal_types::Value;
 
 use crate::ast::{Item, Path, PathElement};
 

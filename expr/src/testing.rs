@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shoal_engine::types::{Number, Value};
+use shoal_types::{Number, Value};
 
 use crate::ast::Item;
 use crate::placeholders::Placeholders;

@@ -14,7 +14,7 @@
 //! DynamoDB documents. Constant operands are type-checked here, as DynamoDB does before
 //! reading any item: `< :v` with a list, or `begins_with(a, :n)` with a number, is refused.
 
-use shoal_engine::types::Value;
+use shoal_types::Value;
 
 use super::Parser;
 use crate::ast::{Comparator, Condition, Function, Operand, Path};

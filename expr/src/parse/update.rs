@@ -12,7 +12,7 @@
 //! Constant operands are type-checked here (`+` needs numbers, `ADD` a number or set,
 //! `DELETE` a set), and the paths of all actions must not overlap.
 
-use shoal_engine::types::Value;
+use shoal_types::Value;
 
 use super::Parser;
 use crate::ast::{Path, SetValue, Update, UpdateAction, UpdateOperand};

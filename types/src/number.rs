@@ -497,7 +497,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::types::testing::{arb_number, config};
+    use crate::testing::{arb_number, config};
 
     fn n(text: &str) -> Number {
         Number::parse(text).unwrap()

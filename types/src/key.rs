@@ -277,7 +277,7 @@ impl ItemKey {
         let hint = |key: &KeyValue| match key {
             KeyValue::S(text) => text.len(),
             KeyValue::B(bytes) => bytes.len(),
-            KeyValue::N(_) => crate::types::number::ENCODED_LEN_MAX,
+            KeyValue::N(_) => crate::number::ENCODED_LEN_MAX,
         };
         let keys = hint(&self.partition) + self.sort.as_ref().map_or(0, hint);
         let mut out = Vec::with_capacity(TOKEN_BYTES + keys + 16);
@@ -409,7 +409,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::types::testing::{arb_key_value, config};
+    use crate::testing::{arb_key_value, config};
 
     fn encoded(key: &KeyValue) -> Vec<u8> {
         let mut out = Vec::new();

@@ -23,7 +23,13 @@
 //! | 127              | `7f`             |
 //! | 128              | `80 01`          |
 //! | 300              | `ac 02`          |
+//!
+//! This crate has no runtime and no I/O, so the storage engine, the expression language and
+//! (later) the client library and the server all share it.
+#![deny(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
+pub mod error;
 pub mod key;
 pub mod number;
 pub mod row;
@@ -34,7 +40,7 @@ pub use number::Number;
 pub use row::{Cell, Row, Timestamp};
 pub use value::Value;
 
-use crate::error::{Error, Result};
+pub use error::{Error, Result};
 
 /// The longest LEB128 encoding of a `u64`: ceil(64 / 7) bytes.
 pub const VARINT_BYTES_MAX: usize = 10;

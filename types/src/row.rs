@@ -358,8 +358,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::types::testing::{arb_value, config};
-    use crate::types::Number;
+    use crate::testing::{arb_value, config};
+    use crate::Number;
 
     fn attrs(pairs: &[(&str, i64)]) -> BTreeMap<String, Value> {
         pairs.iter().map(|(k, v)| (k.to_string(), Value::N(Number::from(*v)))).collect()

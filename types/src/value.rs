@@ -3,7 +3,7 @@
 //! # Encoding
 //!
 //! Every value starts with one tag byte; lengths and counts are varints (see
-//! [`crate::types`]); numbers use the ordered encoding of [`Number::encode_ordered`].
+//! [`crate`]); numbers use the ordered encoding of [`Number::encode_ordered`].
 //!
 //! | type   | tag  | after the tag                                                     |
 //! |--------|------|-------------------------------------------------------------------|
@@ -306,7 +306,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::types::testing::{arb_value, config};
+    use crate::testing::{arb_value, config};
 
     fn nested(depth: usize) -> Value {
         (0..depth).fold(Value::Null, |inner, _| Value::L(vec![inner]))
