@@ -32,6 +32,7 @@
 pub mod error;
 pub mod key;
 pub mod number;
+pub mod partitioner;
 pub mod row;
 pub mod value;
 
