@@ -192,6 +192,11 @@ impl EngineConfig {
             "commitlog_segment_bytes",
             "must be at least 64 KiB",
         )?;
+        check(
+            self.commitlog_segment_bytes.is_multiple_of(4096),
+            "commitlog_segment_bytes",
+            "must be a multiple of 4 KiB (segments are written with direct I/O)",
+        )?;
         check(self.size_tiered_min_threshold >= 2, "size_tiered_min_threshold", "at least 2")?;
         check(self.leveled_l0_trigger >= 1, "leveled_l0_trigger", "at least 1")?;
         if let CommitLogSync::Periodic { interval_ms } = self.commitlog_sync {
@@ -227,5 +232,7 @@ mod tests {
         assert_eq!(err.field, "block_bytes");
         let err = EngineConfig::default().memtables_total_bytes(1).validate().unwrap_err();
         assert_eq!(err.field, "memtables_total_bytes");
+        let err = EngineConfig::default().commitlog_segment_bytes(100_000).validate().unwrap_err();
+        assert_eq!(err.field, "commitlog_segment_bytes");
     }
 }
