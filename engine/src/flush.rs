@@ -147,7 +147,7 @@ pub(crate) async fn flush_memtable(
     let flushed_id = meta.as_ref().map(|m| m.id);
     if let (Some(meta), Some(reader), false) = (meta, reader, dropped) {
         EngineMetrics::add(&shared.metrics.flush_bytes, meta.file_bytes);
-        table.files.borrow_mut().push(LiveFile { meta, reader });
+        table.add_files([LiveFile { meta, reader }]);
     }
     table.sealed.borrow_mut().retain(|m| !Rc::ptr_eq(m, memtable));
     EngineMetrics::add(&shared.metrics.flushes, 1);

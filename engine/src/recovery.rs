@@ -26,7 +26,7 @@ pub(crate) async fn open_tables(
         for meta in &entry.files {
             let path = sstable_path(dir, meta.id);
             let reader = Sstable::open(disk, &path, meta.id, cache.clone()).await?;
-            table.files.borrow_mut().push(LiveFile { meta: meta.clone(), reader });
+            table.add_files([LiveFile { meta: meta.clone(), reader }]);
         }
         tables.insert(*id, Rc::new(table));
     }

@@ -39,7 +39,8 @@ pub struct TableState {
     pub active: RefCell<Rc<Memtable>>,
     /// Sealed memtables, oldest first, each waiting for (or in) its flush.
     pub sealed: RefCell<Vec<Rc<Memtable>>>,
-    /// Live SSTables.
+    /// Live SSTables, newest `max_ts` first (change them through [`TableState::add_files`]
+    /// and [`TableState::remove_files`], which keep that order).
     pub files: RefCell<Vec<LiveFile>>,
     /// Ids of files an ongoing compaction is merging.
     pub compacting: RefCell<HashSet<u64>>,
@@ -69,10 +70,21 @@ impl TableState {
         let mut memtables = Memtables::new();
         memtables.push(self.active.borrow().clone());
         memtables.extend(self.sealed.borrow().iter().rev().cloned());
-        let mut sstables: Sstables = self.files.borrow().iter().map(|f| f.reader.clone()).collect();
-        // Newest data first, so a point read can stop early (see `ReadSnapshot::get_row`).
-        sstables.sort_by_key(|t| std::cmp::Reverse(crate::flush::table_max_ts(t)));
+        // Already newest data first, so a point read can stop early (`ReadSnapshot::get_row`).
+        let sstables: Sstables = self.files.borrow().iter().map(|f| f.reader.clone()).collect();
         ReadSnapshot { memtables, sstables }
+    }
+
+    /// Adds live files, keeping the newest-first order reads rely on.
+    pub fn add_files(&self, added: impl IntoIterator<Item = LiveFile>) {
+        let mut files = self.files.borrow_mut();
+        files.extend(added);
+        files.sort_by_key(|f| std::cmp::Reverse(crate::flush::table_max_ts(&f.reader)));
+    }
+
+    /// Removes the files whose ids `remove` accepts.
+    pub fn remove_files(&self, remove: impl Fn(u64) -> bool) {
+        self.files.borrow_mut().retain(|f| !remove(f.meta.id));
     }
 
     /// Seals the active memtable (if it holds anything) and puts a fresh one in its place.

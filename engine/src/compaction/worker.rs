@@ -197,13 +197,10 @@ async fn install(
     manifest::store(&shared.disk, &shared.dir, &next).await?;
     // No await from here to the end of the block: readers see the swap at once.
     install_manifest(engine, next);
-    {
-        let mut files = table.files.borrow_mut();
-        files.retain(|f| !input_ids.contains(&f.meta.id));
-        files.extend(
-            outputs.into_iter().zip(readers).map(|(meta, reader)| LiveFile { meta, reader }),
-        );
-    }
+    table.remove_files(|id| input_ids.contains(&id));
+    table.add_files(
+        outputs.into_iter().zip(readers).map(|(meta, reader)| LiveFile { meta, reader }),
+    );
     if choice.output_level >= 2 {
         let from = choice.output_level - 1;
         let last =
