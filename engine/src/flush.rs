@@ -28,6 +28,8 @@ pub(crate) struct OutputTable {
     writer: SstableWriter,
     first_key: Option<Vec<u8>>,
     last_key: Vec<u8>,
+    /// The encoded row being added, reused so a flush does not allocate per row.
+    scratch: Vec<u8>,
     pub(crate) bytes_added: u64,
     min_ts: u64,
     max_ts: u64,
@@ -46,6 +48,7 @@ impl OutputTable {
             writer,
             first_key: None,
             last_key: Vec::new(),
+            scratch: Vec::new(),
             bytes_added: 0,
             min_ts: u64::MAX,
             max_ts: 0,
@@ -54,14 +57,17 @@ impl OutputTable {
 
     /// Appends a row; keys must ascend.
     pub(crate) async fn add(&mut self, key: &[u8], row: &Row) -> Result<()> {
-        let bytes = row.to_bytes();
-        self.writer.add(key, &bytes).await?;
+        self.scratch.clear();
+        row.encode(&mut self.scratch);
+        self.writer.add(key, &self.scratch).await?;
         if self.first_key.is_none() {
             self.first_key = Some(key.to_vec());
         }
-        self.last_key = key.to_vec();
-        self.bytes_added += (key.len() + bytes.len()) as u64;
-        let newest = row.max_ts().into_iter().chain(row.tombstone).max().unwrap_or(0);
+        self.last_key.clear();
+        self.last_key.extend_from_slice(key);
+        self.bytes_added += (key.len() + self.scratch.len()) as u64;
+        // `max_ts` counts the row tombstone too.
+        let newest = row.max_ts().unwrap_or(0);
         let oldest = row.cells.values().map(|c| c.ts).chain(row.tombstone).min().unwrap_or(0);
         self.min_ts = self.min_ts.min(oldest);
         self.max_ts = self.max_ts.max(newest);
