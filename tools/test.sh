@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 export SHOAL_PROPTEST_CASES="${SHOAL_PROPTEST_CASES:-24}"
 export SHOAL_TEST_SCALE="${SHOAL_TEST_SCALE:-3000}"
 export SHOAL_CRASH_ITERATIONS="${SHOAL_CRASH_ITERATIONS:-6}"
+# The flatbuffers code in net/src/generated must match the schema.
+bash tools/flatc.sh --check
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0

@@ -1,0 +1,3 @@
+//! A Shoal node.
+#![deny(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]

@@ -1,0 +1,2 @@
+//! `shoal`: runs a node or talks to one.
+fn main() {}
