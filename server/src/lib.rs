@@ -1,3 +1,30 @@
-//! A Shoal node.
+//! A Shoal node: one glommio executor per shard (core), each owning its engine, its
+//! listeners and its queues, with nothing shared between cores but settings and atomics.
+//!
+//! - [`node`]: start-up and shutdown; [`shard`]: one core's state.
+//! - [`conn`]: client connections (frames, pipelining, backpressure); [`http`]: health and
+//!   metrics; [`mesh`]: cross-core messages.
+//! - [`router`]: where a request runs; [`ops`], [`range`], [`schema`]: what it does.
+//! - [`catalog`], [`keys`], [`metrics`]: the schema, item keys, counters.
+//!
+//! glommio is named only in `node`, `conn`, `http` and `mesh` (plus the engine's `io` and
+//! `runtime`), so the runtime could be swapped.
 #![deny(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
+
+pub mod catalog;
+pub mod conn;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod mesh;
+pub mod metrics;
+pub mod node;
+pub mod ops;
+pub mod range;
+pub mod router;
+pub mod schema;
+pub mod shard;
+
+pub use error::ServerError;
+pub use node::{run, start, RunningNode};

@@ -1,0 +1,80 @@
+//! The HTTP endpoint (shard 0): `GET /health` (200 once every shard serves, 503 before)
+//! and `GET /metrics` (Prometheus text). One request per connection; requests are bounded
+//! to 8 KiB of headers.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+
+use shoal_engine::runtime::{sleep, spawn, Queue};
+
+use crate::metrics;
+use crate::shard::Shard;
+
+const REQUEST_BYTES_MAX: usize = 8 << 10;
+
+/// Serves HTTP until the node stops.
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let shard = shard.clone();
+                spawn(Queue::Foreground, async move { handle(&shard, stream).await });
+            }
+            Err(e) => {
+                if shard.node.stopping() {
+                    return;
+                }
+                tracing::warn!(error = %e, "http accept failed");
+                sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn handle(shard: &Shard, mut stream: TcpStream) {
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
+        if request.len() > REQUEST_BYTES_MAX {
+            let _ = respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request too large\n").await;
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    let mut words = text.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    let _ = match (method, path) {
+        ("GET", "/health") => {
+            if shard.node.is_ready() && !shard.node.stopping() {
+                respond(&mut stream, "200 OK", "text/plain", "ok\n").await
+            } else {
+                respond(&mut stream, "503 Service Unavailable", "text/plain", "starting or stopping\n").await
+            }
+        }
+        ("GET", "/metrics") => {
+            let body = metrics::render(&shard.node.metrics, shard.node.is_ready());
+            respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await
+        }
+        ("GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "try /health or /metrics\n").await,
+        _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "only GET\n").await,
+    };
+}
+
+async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.flush().await?;
+    stream.close().await
+}

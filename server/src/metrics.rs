@@ -1,0 +1,191 @@
+//! Node metrics: one slot of atomic counters per shard, written only by its shard (relaxed
+//! stores, no contention) and read by the HTTP endpoint on any core.
+//!
+//! Rendered in the Prometheus text format; every name starts with `shoal_`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Operations counted separately (the `op` label).
+pub const OPS: [&str; 13] = [
+    "create_table",
+    "describe_table",
+    "list_tables",
+    "drop_table",
+    "get",
+    "put",
+    "delete",
+    "update",
+    "batch_get",
+    "batch_write",
+    "query",
+    "scan",
+    "cluster_info",
+];
+
+/// Latency histogram bucket bounds, in µs (Prometheus `le`, rendered in seconds).
+pub const LATENCY_BUCKETS_US: [u64; 14] =
+    [50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000];
+
+/// Per-operation counters of one shard.
+#[derive(Default)]
+pub struct OpMetrics {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    latency_sum_us: AtomicU64,
+    buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
+}
+
+/// The counters and gauges of one shard.
+#[derive(Default)]
+pub struct ShardMetrics {
+    ops: [OpMetrics; OPS.len()],
+    /// Requests this shard sent to another core because it does not own them.
+    pub cross_core_forwards: AtomicU64,
+    /// Requests executed here that another core forwarded.
+    pub cross_core_received: AtomicU64,
+    /// Requests decoded and not yet answered on this shard's connections.
+    pub inflight: AtomicU64,
+    /// Open client connections on this shard.
+    pub connections: AtomicU64,
+    /// Frames refused (malformed, oversized, bad checksum).
+    pub bad_frames: AtomicU64,
+    /// Engine gauges, copied from the engine once a second.
+    pub memtable_bytes: AtomicU64,
+    /// SSTables of all tables.
+    pub sstables: AtomicU64,
+    /// Engine counters, copied likewise.
+    pub engine_writes: AtomicU64,
+    /// Point reads.
+    pub engine_reads: AtomicU64,
+    /// Flushes done.
+    pub flushes: AtomicU64,
+    /// Compactions done.
+    pub compactions: AtomicU64,
+    /// Bytes compaction wrote.
+    pub compaction_write_bytes: AtomicU64,
+    /// Block cache hits.
+    pub cache_hits: AtomicU64,
+    /// Block cache misses.
+    pub cache_misses: AtomicU64,
+    /// Block cache bytes in use.
+    pub cache_bytes: AtomicU64,
+}
+
+fn op_index(op: &str) -> usize {
+    OPS.iter().position(|o| *o == op).unwrap_or(0)
+}
+
+impl ShardMetrics {
+    /// Counts one request of `op` that took `elapsed`.
+    pub fn record(&self, op: &str, elapsed: Duration, failed: bool) {
+        let Some(m) = self.ops.get(op_index(op)) else { return };
+        m.requests.fetch_add(1, Relaxed);
+        if failed {
+            m.errors.fetch_add(1, Relaxed);
+        }
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        m.latency_sum_us.fetch_add(us, Relaxed);
+        let bucket = LATENCY_BUCKETS_US.iter().position(|b| us <= *b);
+        if let Some(b) = bucket.and_then(|b| m.buckets.get(b)) {
+            b.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Requests of `op` counted so far.
+    pub fn requests(&self, op: &str) -> u64 {
+        self.ops.get(op_index(op)).map_or(0, |m| m.requests.load(Relaxed))
+    }
+}
+
+/// Renders every shard's metrics.
+pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
+    let mut out = String::with_capacity(16 << 10);
+    let _ = writeln!(out, "# HELP shoal_up 1 once every shard serves requests.");
+    let _ = writeln!(out, "# TYPE shoal_up gauge");
+    let _ = writeln!(out, "shoal_up {}", u8::from(ready));
+    let _ = writeln!(out, "# HELP shoal_shards Shards (cores) of this node.");
+    let _ = writeln!(out, "# TYPE shoal_shards gauge");
+    let _ = writeln!(out, "shoal_shards {}", shards.len());
+
+    let counter = |out: &mut String, name: &str, help: &str, kind: &str, get: &dyn Fn(&ShardMetrics) -> u64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (i, s) in shards.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", get(s));
+        }
+    };
+    counter(&mut out, "shoal_cross_core_forwards_total", "Requests forwarded to the owning core.", "counter", &|s| s.cross_core_forwards.load(Relaxed));
+    counter(&mut out, "shoal_cross_core_received_total", "Requests executed for another core.", "counter", &|s| s.cross_core_received.load(Relaxed));
+    counter(&mut out, "shoal_inflight_requests", "Requests in flight (the shard's queue depth).", "gauge", &|s| s.inflight.load(Relaxed));
+    counter(&mut out, "shoal_connections", "Open client connections.", "gauge", &|s| s.connections.load(Relaxed));
+    counter(&mut out, "shoal_bad_frames_total", "Frames refused: malformed, oversized or corrupt.", "counter", &|s| s.bad_frames.load(Relaxed));
+    counter(&mut out, "shoal_memtable_bytes", "Bytes in memtables.", "gauge", &|s| s.memtable_bytes.load(Relaxed));
+    counter(&mut out, "shoal_sstables", "Live SSTables.", "gauge", &|s| s.sstables.load(Relaxed));
+    counter(&mut out, "shoal_engine_writes_total", "Rows written to the engine.", "counter", &|s| s.engine_writes.load(Relaxed));
+    counter(&mut out, "shoal_engine_reads_total", "Point reads in the engine.", "counter", &|s| s.engine_reads.load(Relaxed));
+    counter(&mut out, "shoal_flushes_total", "Memtable flushes.", "counter", &|s| s.flushes.load(Relaxed));
+    counter(&mut out, "shoal_compactions_total", "Compactions.", "counter", &|s| s.compactions.load(Relaxed));
+    counter(&mut out, "shoal_compaction_write_bytes_total", "Bytes written by compaction.", "counter", &|s| s.compaction_write_bytes.load(Relaxed));
+    counter(&mut out, "shoal_cache_hits_total", "Block cache hits.", "counter", &|s| s.cache_hits.load(Relaxed));
+    counter(&mut out, "shoal_cache_misses_total", "Block cache misses.", "counter", &|s| s.cache_misses.load(Relaxed));
+    counter(&mut out, "shoal_cache_bytes", "Block cache bytes in use.", "gauge", &|s| s.cache_bytes.load(Relaxed));
+
+    let _ = writeln!(out, "# HELP shoal_requests_total Requests by operation.");
+    let _ = writeln!(out, "# TYPE shoal_requests_total counter");
+    for (i, s) in shards.iter().enumerate() {
+        for (op, m) in OPS.iter().zip(&s.ops) {
+            let _ = writeln!(out, "shoal_requests_total{{shard=\"{i}\",op=\"{op}\"}} {}", m.requests.load(Relaxed));
+        }
+    }
+    let _ = writeln!(out, "# HELP shoal_request_errors_total Requests that failed, by operation.");
+    let _ = writeln!(out, "# TYPE shoal_request_errors_total counter");
+    for (i, s) in shards.iter().enumerate() {
+        for (op, m) in OPS.iter().zip(&s.ops) {
+            let _ = writeln!(out, "shoal_request_errors_total{{shard=\"{i}\",op=\"{op}\"}} {}", m.errors.load(Relaxed));
+        }
+    }
+    let _ = writeln!(out, "# HELP shoal_request_duration_seconds Request latency on the node, by operation.");
+    let _ = writeln!(out, "# TYPE shoal_request_duration_seconds histogram");
+    for op_i in 0..OPS.len() {
+        let op = OPS.get(op_i).copied().unwrap_or("");
+        let mut cumulative = 0u64;
+        for (b, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
+            cumulative += shards
+                .iter()
+                .filter_map(|s| s.ops.get(op_i).and_then(|m| m.buckets.get(b)))
+                .map(|c| c.load(Relaxed))
+                .sum::<u64>();
+            let le = *bound as f64 / 1e6;
+            let _ = writeln!(out, "shoal_request_duration_seconds_bucket{{op=\"{op}\",le=\"{le}\"}} {cumulative}");
+        }
+        let count: u64 = shards.iter().filter_map(|s| s.ops.get(op_i)).map(|m| m.requests.load(Relaxed)).sum();
+        let sum: u64 = shards.iter().filter_map(|s| s.ops.get(op_i)).map(|m| m.latency_sum_us.load(Relaxed)).sum();
+        let _ = writeln!(out, "shoal_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "shoal_request_duration_seconds_sum{{op=\"{op}\"}} {}", sum as f64 / 1e6);
+        let _ = writeln!(out, "shoal_request_duration_seconds_count{{op=\"{op}\"}} {count}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn renders_counts_and_cumulative_buckets() {
+        let shard = Arc::new(ShardMetrics::default());
+        shard.record("get", Duration::from_micros(70), false);
+        shard.record("get", Duration::from_micros(3_000), true);
+        shard.cross_core_forwards.fetch_add(5, Relaxed);
+        let text = render(&[shard], true);
+        assert!(text.contains("shoal_requests_total{shard=\"0\",op=\"get\"} 2"));
+        assert!(text.contains("shoal_request_errors_total{shard=\"0\",op=\"get\"} 1"));
+        assert!(text.contains("shoal_request_duration_seconds_bucket{op=\"get\",le=\"0.0001\"} 1"));
+        assert!(text.contains("shoal_request_duration_seconds_bucket{op=\"get\",le=\"0.005\"} 2"));
+        assert!(text.contains("shoal_cross_core_forwards_total{shard=\"0\"} 5"));
+        assert!(text.lines().all(|l| l.starts_with('#') || l.starts_with("shoal_")));
+    }
+}

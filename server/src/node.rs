@@ -1,0 +1,323 @@
+//! Starting and stopping a node: one thread and glommio executor per shard, a mesh between
+//! them, listeners, and signal handling on the main thread.
+//!
+//! # Start-up order (each shard)
+//! 1. Open its engine in `data_dir/shard-{i}` (replaying its commit log).
+//! 2. Join the mesh (every shard must, before any cross-core message).
+//! 3. Shard 0 loads the schema and sends it to every shard; others wait for it.
+//! 4. Listen: the shared native port (SO_REUSEPORT: the kernel spreads connections over
+//!    shards), the shard's own port, and on shard 0 the HTTP port.
+//! 5. Count itself ready; `/health` answers 200 once all are.
+//!
+//! # Shutdown (SIGTERM or SIGINT)
+//! Every shard stops accepting, flushes its memtables and closes its engine (syncing the
+//! commit log); then the process exits 0. A fatal shard error stops the node with a message
+//! and a non-zero exit.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::net::TcpListener;
+
+use shoal_cluster::{node_id_from_address, Member, Ring};
+use shoal_engine::clock::Clock;
+use shoal_engine::io::Disk;
+use shoal_engine::runtime::{run_on_new_executor, sleep, spawn, Queue};
+use shoal_engine::Engine;
+use shoal_net::{Compaction, Consistency};
+use shoal_tuning::{CompactionChoice, ConsistencyLevel, NodeConfig};
+
+use crate::conn;
+use crate::error::ServerError;
+use crate::http;
+use crate::mesh::{Mesh, MeshMessage, CHANNEL_CAPACITY};
+use crate::metrics::ShardMetrics;
+use crate::router;
+use crate::schema;
+use crate::shard::{NodeContext, Settings, Shard};
+
+/// Resolves the config into settings.
+///
+/// # Errors
+/// An invalid config, or shard ports past 65535.
+pub fn settings(config: &NodeConfig) -> Result<Settings, ServerError> {
+    config.validate().map_err(|e| ServerError::Config(e.to_string()))?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let count = config.shard_count(cpus);
+    let shard_addrs = (0..count)
+        .map(|i| {
+            config.shard_addr(i).ok_or_else(|| {
+                ServerError::Config(format!("node.shard_port_base: shard {i}'s port is past 65535"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let node_id_text = config.node_id();
+    Ok(Settings {
+        node_id: node_id_from_address(&node_id_text),
+        listen: config.listen_addr(),
+        shard_addrs,
+        http: config.http_addr(),
+        data_dir: config.node.data_dir.clone(),
+        cpus: (0..count).map(|i| config.cpu_for_shard(i)).collect(),
+        frame_bytes_max: config.limits.frame_bytes_max,
+        connections_max: config.limits.connections_max,
+        inflight_per_connection: config.limits.inflight_per_connection,
+        item_bytes_max: config.limits.item_bytes_max,
+        request_timeout: Duration::from_millis(config.limits.request_timeout_ms),
+        engine: config.engine_config(),
+        default_consistency: match config.cluster.default_consistency {
+            ConsistencyLevel::One => Consistency::One,
+            ConsistencyLevel::Quorum => Consistency::Quorum,
+            ConsistencyLevel::All => Consistency::All,
+        },
+        default_compaction: match config.engine.compaction_strategy {
+            CompactionChoice::SizeTiered => Compaction::SizeTiered,
+            CompactionChoice::Leveled => Compaction::Leveled,
+        },
+        vnodes: config.node.vnodes,
+        seeds: config.node.seeds.clone(),
+    })
+}
+
+/// Blocks SIGTERM and SIGINT in this thread (and the threads it starts), so the main thread
+/// can wait for them with `sigtimedwait`.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc calls on a local, initialised signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Waits up to `timeout` for a blocked signal of `set`; returns it.
+fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(1),
+        tv_nsec: libc::c_long::from(i32::try_from(timeout.subsec_nanos()).unwrap_or(0)),
+    };
+    // SAFETY: `set` is initialised; a null info pointer is allowed.
+    let signal = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (signal > 0).then_some(signal)
+}
+
+/// Runs a node until SIGTERM or SIGINT, then shuts it down cleanly.
+///
+/// # Errors
+/// A bad config, a port in use, a data directory that cannot be opened, or a fatal error in
+/// a shard.
+pub fn run(config: NodeConfig) -> Result<(), ServerError> {
+    let settings = settings(&config)?;
+    let signals = block_signals();
+    let node = start(settings)?;
+    loop {
+        if let Some(signal) = wait_signal(&signals, Duration::from_millis(100)) {
+            tracing::info!(signal, "stopping: flushing memtables and closing engines");
+            break;
+        }
+        if node.context.stopping() {
+            break;
+        }
+    }
+    node.stop()
+}
+
+/// A running node.
+pub struct RunningNode {
+    /// What the shards share.
+    pub context: Arc<NodeContext>,
+    threads: Vec<std::thread::JoinHandle<Result<(), ServerError>>>,
+}
+
+impl RunningNode {
+    /// Stops every shard and waits for them; returns the first error.
+    ///
+    /// # Errors
+    /// A shard's failure.
+    pub fn stop(self) -> Result<(), ServerError> {
+        self.context.stop.store(true, Ordering::Release);
+        let mut first = None;
+        for thread in self.threads {
+            let result = thread.join().unwrap_or_else(|_| Err(ServerError::Shard("a shard thread panicked".into())));
+            if let Err(e) = result {
+                first.get_or_insert(e);
+            }
+        }
+        if let Some(reason) = self.context.failure.lock().ok().and_then(|f| f.clone()) {
+            first.get_or_insert(ServerError::Shard(reason));
+        }
+        match first {
+            Some(e) => Err(e),
+            None => {
+                tracing::info!("stopped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Starts every shard; returns once they run (not necessarily ready).
+///
+/// # Errors
+/// Thread creation.
+pub fn start(settings: Settings) -> Result<RunningNode, ServerError> {
+    let count = settings.shard_addrs.len();
+    let me = Member { id: settings.node_id, address: settings.listen.to_string() };
+    let ring = Ring::new(vec![me], settings.vnodes);
+    let context = Arc::new(NodeContext {
+        metrics: (0..count).map(|_| Arc::new(ShardMetrics::default())).collect(),
+        settings,
+        ring,
+        stop: AtomicBool::new(false),
+        ready: AtomicUsize::new(0),
+        connections: AtomicUsize::new(0),
+        failure: Mutex::new(None),
+    });
+    tracing::info!(
+        listen = %context.settings.listen,
+        http = %context.settings.http,
+        shards = count,
+        data_dir = %context.settings.data_dir.display(),
+        "starting node"
+    );
+    let mesh = (count > 1).then(|| MeshBuilder::<MeshMessage, _>::full(count, CHANNEL_CAPACITY));
+    let mut threads = Vec::with_capacity(count);
+    for id in 0..count {
+        let context = context.clone();
+        let mesh = mesh.clone();
+        let cpu = context.settings.cpus.get(id).copied().flatten();
+        let thread = std::thread::Builder::new()
+            .name(format!("shoal-shard-{id}"))
+            .spawn(move || {
+                let ctx = context.clone();
+                let result = run_on_new_executor(&format!("shard-{id}"), cpu, move || shard_main(id, ctx, mesh))
+                    .map_err(|e| ServerError::Shard(format!("shard {id}: executor: {e}")))
+                    .and_then(|r| r);
+                if let Err(e) = &result {
+                    tracing::error!(shard = id, error = %e, "shard failed");
+                    context.fail(e.to_string());
+                }
+                result
+            })
+            .map_err(|e| ServerError::Shard(format!("cannot start shard thread: {e}")))?;
+        threads.push(thread);
+    }
+    Ok(RunningNode { context, threads })
+}
+
+fn bind(what: &str, addr: std::net::SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).map_err(|e| ServerError::Bind { what: what.to_string(), address: addr.to_string(), reason: e.to_string() })
+}
+
+async fn shard_main(
+    id: usize,
+    node: Arc<NodeContext>,
+    mesh: Option<glommio::channels::channel_mesh::FullMesh<MeshMessage>>,
+) -> Result<(), ServerError> {
+    let dir: PathBuf = node.settings.data_dir.join(format!("shard-{id}"));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ServerError::Shard(format!("shard {id}: cannot create {}: {e}", dir.display())))?;
+    let (engine, report) = Engine::open(Disk::glommio(), &dir, node.settings.engine.clone(), Clock::System)
+        .await
+        .map_err(|e| ServerError::Shard(format!("shard {id}: cannot open the engine in {}: {e}", dir.display())))?;
+    if let Some((file, offset)) = &report.torn_tail {
+        tracing::warn!(shard = id, file = %file.display(), offset, "cut a torn commit-log tail");
+    }
+    tracing::info!(shard = id, replayed = report.replayed_records, "engine open");
+
+    let (mesh, streams) = match mesh {
+        Some(builder) => {
+            let (senders, mut receivers) = builder
+                .join()
+                .await
+                .map_err(|e| ServerError::Shard(format!("shard {id}: cannot join the mesh: {e}")))?;
+            (Some(Mesh::new(senders)), Mesh::take_streams(&mut receivers))
+        }
+        None => (None, Vec::new()),
+    };
+    let shard = Rc::new(Shard::new(id, node.clone(), engine.clone(), mesh));
+    for (_, stream) in streams {
+        let shard = shard.clone();
+        spawn(Queue::Foreground, async move {
+            while let Some(message) = stream.recv().await {
+                router::handle_mesh_message(&shard, message);
+            }
+        });
+    }
+
+    if id == 0 {
+        schema::bootstrap(&shard)
+            .await
+            .map_err(|e| ServerError::Shard(format!("shard 0: cannot load the schema: {}", e.message)))?;
+        shard.catalog_loaded();
+    } else {
+        shard.wait_catalog().await;
+    }
+
+    let main = bind("native protocol", node.settings.listen)?;
+    let own_addr = node.settings.shard_addrs.get(id).copied().ok_or_else(|| ServerError::Shard(format!("shard {id} has no address")))?;
+    let own = bind("shard port", own_addr)?;
+    spawn(Queue::Foreground, conn::accept_loop(shard.clone(), main));
+    spawn(Queue::Foreground, conn::accept_loop(shard.clone(), own));
+    if id == 0 {
+        let listener = bind("http", node.settings.http)?;
+        spawn(Queue::Foreground, http::serve(shard.clone(), listener));
+    }
+    spawn(Queue::Foreground, refresh_gauges(shard.clone()));
+    node.ready.fetch_add(1, Ordering::AcqRel);
+    if node.is_ready() {
+        tracing::info!(listen = %node.settings.listen, "node ready");
+    }
+
+    while !node.stopping() {
+        sleep(Duration::from_millis(20)).await;
+    }
+    node.ready.fetch_sub(1, Ordering::AcqRel);
+    let flushed = engine.flush().await;
+    if let Err(e) = &flushed {
+        tracing::warn!(shard = id, error = %e, "flush at shutdown failed; the commit log keeps the writes");
+    }
+    if let Some(mesh) = &shard.mesh {
+        mesh.close();
+    }
+    engine
+        .close()
+        .await
+        .map_err(|e| ServerError::Shard(format!("shard {id}: closing the engine: {e}")))
+}
+
+/// Copies engine gauges into the shard's metrics once a second.
+async fn refresh_gauges(shard: Rc<Shard>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while !shard.node.stopping() {
+        let m = &shard.metrics;
+        let e = shard.engine.metrics();
+        let (memtables, _) = shard.engine.memory_bytes();
+        m.memtable_bytes.store(memtables as u64, Relaxed);
+        let sstables: usize = shard
+            .engine
+            .tables()
+            .into_iter()
+            .filter_map(|t| shard.engine.table_files(t).ok())
+            .map(|files| files.len())
+            .sum();
+        m.sstables.store(sstables as u64, Relaxed);
+        m.engine_writes.store(e.writes.get(), Relaxed);
+        m.engine_reads.store(e.reads.get(), Relaxed);
+        m.flushes.store(e.flushes.get(), Relaxed);
+        m.compactions.store(e.compactions.get(), Relaxed);
+        m.compaction_write_bytes.store(e.compaction_write_bytes.get(), Relaxed);
+        let cache = shard.engine.cache_stats();
+        m.cache_hits.store(cache.hits, Relaxed);
+        m.cache_misses.store(cache.misses, Relaxed);
+        m.cache_bytes.store(cache.bytes as u64, Relaxed);
+        sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,354 @@
+//! Item operations, executed on the shard that owns the item's partition.
+//!
+//! Conditional writes and updates read, decide and write under the item's lock stripe, so
+//! on one node they are atomic: of many concurrent put-if-absent calls exactly one wins,
+//! and concurrent increments are never lost. (Across replicas this needs lightweight
+//! transactions; see the cluster issue.)
+
+use std::collections::BTreeMap;
+
+use shoal_engine::Error as EngineError;
+use shoal_expr::{
+    apply_update, evaluate_condition, parse_condition, parse_projection, parse_update, project,
+    Condition, Path,
+};
+use shoal_net::{
+    Item, ItemStatus, Placeholders, Response, ResponseBody, ReturnValues, Status,
+    TableDescription, WriteOp,
+};
+use shoal_types::{ItemKey, Row, Value};
+
+use crate::keys::{is_key_attribute, item_key, key_item};
+use crate::shard::Shard;
+
+/// A failed operation: the status and message the client sees.
+#[derive(Debug)]
+pub struct OpError {
+    /// Status.
+    pub status: Status,
+    /// Readable reason.
+    pub message: String,
+}
+
+impl OpError {
+    /// An error of `status`.
+    pub fn new(status: Status, message: impl Into<String>) -> OpError {
+        OpError { status, message: message.into() }
+    }
+
+    /// A malformed request.
+    pub fn bad(message: impl Into<String>) -> OpError {
+        OpError::new(Status::BadRequest, message)
+    }
+
+    /// The response that reports it.
+    pub fn into_response(self) -> Response {
+        Response::error(self.status, self.message)
+    }
+}
+
+impl From<EngineError> for OpError {
+    fn from(e: EngineError) -> OpError {
+        let status = match &e {
+            EngineError::UnknownTable { .. } => Status::UnknownTable,
+            EngineError::TooLarge { .. } => Status::TooLarge,
+            EngineError::Invalid { .. } | EngineError::Decode { .. } => Status::BadRequest,
+            EngineError::DiskFull { .. }
+            | EngineError::WritesStopped { .. }
+            | EngineError::FlushFailing { .. }
+            | EngineError::Closed
+            | EngineError::Io { .. } => Status::Unavailable,
+            _ => Status::Internal,
+        };
+        OpError::new(status, e.to_string())
+    }
+}
+
+impl From<shoal_expr::Error> for OpError {
+    fn from(e: shoal_expr::Error) -> OpError {
+        OpError::bad(e.to_string())
+    }
+}
+
+/// The result of an operation.
+pub type OpResult<T> = Result<T, OpError>;
+
+/// Parsed placeholders that every expression of one request draws from.
+pub struct Expressions {
+    placeholders: shoal_expr::Placeholders,
+}
+
+impl Expressions {
+    /// Wraps a request's placeholders.
+    pub fn new(p: &Placeholders) -> Expressions {
+        Expressions {
+            placeholders: shoal_expr::Placeholders::new(p.names.clone(), p.values.clone()),
+        }
+    }
+
+    /// Parses an optional condition.
+    pub fn condition(&mut self, text: Option<&str>) -> OpResult<Option<Condition>> {
+        text.map(|t| parse_condition(t, &mut self.placeholders)).transpose().map_err(Into::into)
+    }
+
+    /// Parses an optional filter.
+    pub fn filter(&mut self, text: Option<&str>) -> OpResult<Option<Condition>> {
+        text.map(|t| shoal_expr::parse_filter(t, &mut self.placeholders))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// Parses an optional projection.
+    pub fn projection(&mut self, text: Option<&str>) -> OpResult<Option<Vec<Path>>> {
+        text.map(|t| parse_projection(t, &mut self.placeholders)).transpose().map_err(Into::into)
+    }
+
+    /// Parses an update.
+    pub fn update(&mut self, text: &str) -> OpResult<shoal_expr::Update> {
+        parse_update(text, &mut self.placeholders).map_err(Into::into)
+    }
+
+    /// Parses a key condition.
+    pub fn key_condition(
+        &mut self,
+        text: &str,
+        schema: shoal_expr::KeySchema<'_>,
+    ) -> OpResult<shoal_expr::KeyCondition> {
+        shoal_expr::parse_key_condition(text, &mut self.placeholders, schema).map_err(Into::into)
+    }
+
+    /// DynamoDB refuses placeholders that no expression used.
+    pub fn finish(&self) -> OpResult<()> {
+        self.placeholders.check_all_used().map_err(Into::into)
+    }
+}
+
+/// Applies a projection, if any.
+pub fn projected(paths: &Option<Vec<Path>>, item: Item) -> Item {
+    match paths {
+        Some(paths) => project(paths, &item),
+        None => item,
+    }
+}
+
+fn condition_holds(condition: &Option<Condition>, current: Option<&Item>) -> OpResult<bool> {
+    let Some(condition) = condition else { return Ok(true) };
+    let empty = Item::new();
+    Ok(evaluate_condition(condition, current.unwrap_or(&empty))?)
+}
+
+fn condition_failed() -> OpError {
+    OpError::new(Status::ConditionFailed, "the conditional request failed")
+}
+
+fn expires_at_ms(shard: &Shard, table: &TableDescription, ttl_secs: u64) -> u64 {
+    let ttl = if ttl_secs != 0 { ttl_secs } else { table.spec.default_ttl_secs };
+    if ttl == 0 {
+        0
+    } else {
+        shard.engine.clock().now_ms().saturating_add(ttl.saturating_mul(1000))
+    }
+}
+
+fn check_item_size(shard: &Shard, item: &Item) -> OpResult<()> {
+    let bytes: usize = item.iter().map(|(k, v)| k.len() + v.encoded_len()).sum();
+    let max = shard.node.settings.item_bytes_max;
+    if bytes > max {
+        return Err(OpError::new(
+            Status::TooLarge,
+            format!("item of {bytes} bytes exceeds the limit of {max} bytes"),
+        ));
+    }
+    for value in item.values() {
+        value.validate().map_err(|e| OpError::bad(e.to_string()))?;
+    }
+    Ok(())
+}
+
+async fn current(shard: &Shard, table: &TableDescription, key: &ItemKey) -> OpResult<Option<Item>> {
+    Ok(shard.engine.get(table.id, key).await?)
+}
+
+/// GET.
+pub async fn get(
+    shard: &Shard,
+    table: &TableDescription,
+    key: &Item,
+    projection: Option<&str>,
+    placeholders: &Placeholders,
+) -> OpResult<Response> {
+    let mut exprs = Expressions::new(placeholders);
+    let paths = exprs.projection(projection)?;
+    exprs.finish()?;
+    let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
+    let item = current(shard, table, &key).await?;
+    Ok(Response::ok(ResponseBody::Item(item.map(|i| projected(&paths, i)))))
+}
+
+/// The options of a single-item write.
+pub struct WriteOptions<'a> {
+    /// Condition expression.
+    pub condition: Option<&'a str>,
+    /// Placeholders.
+    pub placeholders: &'a Placeholders,
+    /// TTL (0 = the table's default).
+    pub ttl_secs: u64,
+    /// What to return.
+    pub return_values: ReturnValues,
+    /// Client-chosen timestamp (0 = the shard's clock).
+    pub timestamp_micros: u64,
+}
+
+/// PUT.
+pub async fn put(
+    shard: &Shard,
+    table: &TableDescription,
+    item: Item,
+    options: WriteOptions<'_>,
+) -> OpResult<Response> {
+    let mut exprs = Expressions::new(options.placeholders);
+    let condition = exprs.condition(options.condition)?;
+    exprs.finish()?;
+    let key = item_key(&table.spec, &item, false).map_err(OpError::bad)?;
+    check_item_size(shard, &item)?;
+    let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
+    let encoded = key.encode();
+    let _guard = if needs_read { Some(shard.lock_key(&encoded).await) } else { None };
+    let old = if needs_read { current(shard, table, &key).await? } else { None };
+    if !condition_holds(&condition, old.as_ref())? {
+        return Err(condition_failed());
+    }
+    let ts = shard.timestamp(options.timestamp_micros);
+    let expires = expires_at_ms(shard, table, options.ttl_secs);
+    let returned = match options.return_values {
+        ReturnValues::AllOld => old,
+        ReturnValues::AllNew => Some(item.clone()),
+        ReturnValues::None => None,
+    };
+    shard.engine.write(table.id, &key, Row::put_item(ts, item, expires)).await?;
+    Ok(Response::ok(ResponseBody::Item(returned)))
+}
+
+/// DELETE.
+pub async fn delete(
+    shard: &Shard,
+    table: &TableDescription,
+    key: &Item,
+    options: WriteOptions<'_>,
+) -> OpResult<Response> {
+    let mut exprs = Expressions::new(options.placeholders);
+    let condition = exprs.condition(options.condition)?;
+    exprs.finish()?;
+    let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
+    let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
+    let encoded = key.encode();
+    let _guard = if needs_read { Some(shard.lock_key(&encoded).await) } else { None };
+    let old = if needs_read { current(shard, table, &key).await? } else { None };
+    if !condition_holds(&condition, old.as_ref())? {
+        return Err(condition_failed());
+    }
+    let ts = shard.timestamp(options.timestamp_micros);
+    shard.engine.write(table.id, &key, Row::delete_item(ts)).await?;
+    let returned = if options.return_values == ReturnValues::AllOld { old } else { None };
+    Ok(Response::ok(ResponseBody::Item(returned)))
+}
+
+/// UPDATE: read, check the condition, apply the update, write the attributes that changed.
+pub async fn update(
+    shard: &Shard,
+    table: &TableDescription,
+    key: &Item,
+    update_text: &str,
+    options: WriteOptions<'_>,
+) -> OpResult<Response> {
+    let mut exprs = Expressions::new(options.placeholders);
+    let update = exprs.update(update_text)?;
+    let condition = exprs.condition(options.condition)?;
+    exprs.finish()?;
+    for action in &update.actions {
+        let name = action.path().head();
+        if is_key_attribute(&table.spec, name) {
+            return Err(OpError::bad(format!(
+                "cannot update attribute {name:?}: it is part of the key"
+            )));
+        }
+    }
+    let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
+    let encoded = key.encode();
+    let _guard = shard.lock_key(&encoded).await;
+    let old = current(shard, table, &key).await?;
+    if !condition_holds(&condition, old.as_ref())? {
+        return Err(condition_failed());
+    }
+    let mut new = old.clone().unwrap_or_else(|| key_item(&table.spec, &key));
+    apply_update(&update, &mut new)?;
+    check_item_size(shard, &new)?;
+    let ts = shard.timestamp(options.timestamp_micros);
+    let expires = expires_at_ms(shard, table, options.ttl_secs);
+    let empty = Item::new();
+    let before = old.as_ref().unwrap_or(&empty);
+    // A missing item gains its key attributes too, so it reads back whole.
+    let changed: BTreeMap<String, Value> = new
+        .iter()
+        .filter(|(name, value)| before.get(*name) != Some(*value) || old.is_none())
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let removed: Vec<String> = before.keys().filter(|n| !new.contains_key(*n)).cloned().collect();
+    let mut row = Row::set_attrs(ts, changed, expires);
+    row.merge_from(Row::remove_attrs(ts, removed));
+    if !row.is_empty() {
+        shard.engine.write(table.id, &key, row).await?;
+    }
+    let returned = match options.return_values {
+        ReturnValues::AllOld => old,
+        ReturnValues::AllNew => Some(new),
+        ReturnValues::None => None,
+    };
+    Ok(Response::ok(ResponseBody::Item(returned)))
+}
+
+/// One key of a BATCH GET, on its owner.
+pub async fn batch_get_one(
+    shard: &Shard,
+    table: &TableDescription,
+    key: &Item,
+    paths: &Option<Vec<Path>>,
+) -> ItemStatus {
+    let result = async {
+        let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
+        current(shard, table, &key).await
+    }
+    .await;
+    match result {
+        Ok(Some(item)) => {
+            ItemStatus { status: Status::Ok, message: String::new(), item: Some(projected(paths, item)) }
+        }
+        Ok(None) => ItemStatus { status: Status::NotFound, message: String::new(), item: None },
+        Err(e) => ItemStatus { status: e.status, message: e.message, item: None },
+    }
+}
+
+/// One write of a BATCH WRITE, on its owner.
+pub async fn batch_write_one(
+    shard: &Shard,
+    table: &TableDescription,
+    op: WriteOp,
+    timestamp_micros: u64,
+) -> ItemStatus {
+    let none = Placeholders::default();
+    let options = |ttl_secs| WriteOptions {
+        condition: None,
+        placeholders: &none,
+        ttl_secs,
+        return_values: ReturnValues::None,
+        timestamp_micros,
+    };
+    let result = match op {
+        WriteOp::Put { item, ttl_secs } => put(shard, table, item, options(ttl_secs)).await,
+        WriteOp::Delete { key } => delete(shard, table, &key, options(0)).await,
+    };
+    match result {
+        Ok(_) => ItemStatus { status: Status::Ok, message: String::new(), item: None },
+        Err(e) => ItemStatus { status: e.status, message: e.message, item: None },
+    }
+}

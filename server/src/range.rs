@@ -1,0 +1,330 @@
+//! QUERY (one partition, sort-key conditions) and SCAN (a token-range segment, shard by
+//! shard), with filters, projections, limits and page tokens.
+//!
+//! # Page tokens
+//! Opaque to clients: `[1][kind][shard: u32 BE][resume key]`, kind 1 = query, 2 = scan.
+//! The resume key is the last engine key examined; the next page starts after it. A scan
+//! segment visits shard 0, 1, ... in turn (every shard holds part of every token range), so
+//! its token also names the shard to continue on; a page may be empty when a shard holds
+//! nothing of the segment, and the token then points at the next shard.
+
+use std::ops::Bound;
+
+use shoal_engine::query::SCAN_LIMIT_MAX;
+use shoal_engine::ScanRange;
+use shoal_expr::{evaluate_condition, KeySchema, SortCondition};
+use shoal_net::{Page, QueryRequest, Response, ResponseBody, ScanRequest, TableDescription};
+use shoal_types::key::{
+    partition_items_prefix, prefix_successor, sort_key_bound, sort_key_prefix, KeyValue,
+};
+use shoal_types::partitioner::token;
+
+use crate::ops::{projected, Expressions, OpError, OpResult};
+use crate::shard::Shard;
+
+const TOKEN_VERSION: u8 = 1;
+const KIND_QUERY: u8 = 1;
+const KIND_SCAN: u8 = 2;
+/// Items a page reads when the request sets no limit.
+pub const PAGE_ITEMS_DEFAULT: usize = 1000;
+/// Most segments a scan may be cut into (DynamoDB's limit).
+pub const SEGMENTS_MAX: u32 = 1_000_000;
+
+/// A decoded page token.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PageToken {
+    /// Query or scan.
+    pub kind: u8,
+    /// The shard to continue on (scans).
+    pub shard: u32,
+    /// Resume after this key (none: start of the shard's range).
+    pub resume_after: Option<Vec<u8>>,
+}
+
+impl PageToken {
+    /// The token's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![TOKEN_VERSION, self.kind];
+        out.extend_from_slice(&self.shard.to_be_bytes());
+        if let Some(key) = &self.resume_after {
+            out.extend_from_slice(key);
+        }
+        out
+    }
+
+    /// Parses a token, checking it is of `kind`.
+    pub fn decode(bytes: &[u8], kind: u8) -> OpResult<PageToken> {
+        let bad = || OpError::bad("invalid page token (not from this query or scan)");
+        let (head, rest) = bytes.split_at_checked(6).ok_or_else(bad)?;
+        let [version, token_kind, s0, s1, s2, s3] = head else { return Err(bad()) };
+        if *version != TOKEN_VERSION || *token_kind != kind {
+            return Err(bad());
+        }
+        let shard = u32::from_be_bytes([*s0, *s1, *s2, *s3]);
+        let resume_after = if rest.is_empty() { None } else { Some(rest.to_vec()) };
+        Ok(PageToken { kind, shard, resume_after })
+    }
+}
+
+/// The shard a scan page runs on: the one its token names, else shard 0.
+pub fn scan_shard(scan: &ScanRequest, shards: usize) -> OpResult<usize> {
+    let shard = match &scan.page_token {
+        Some(bytes) => PageToken::decode(bytes, KIND_SCAN)?.shard as usize,
+        None => 0,
+    };
+    if shard >= shards {
+        return Err(OpError::bad("invalid page token (names a shard this node lacks)"));
+    }
+    Ok(shard)
+}
+
+fn page_limit(limit: u32) -> usize {
+    if limit == 0 {
+        PAGE_ITEMS_DEFAULT
+    } else {
+        (limit as usize).min(SCAN_LIMIT_MAX)
+    }
+}
+
+/// Narrows the bound on the side a walk starts from to resume after `key`, refusing a key
+/// outside the range (a token from another query).
+fn resume(range: &mut ScanRange, key: Vec<u8>) -> OpResult<()> {
+    let inside_lower = match &range.lower {
+        Bound::Included(l) => key >= *l,
+        Bound::Excluded(l) => key > *l,
+        Bound::Unbounded => true,
+    };
+    let inside_upper = match &range.upper {
+        Bound::Included(u) => key <= *u,
+        Bound::Excluded(u) => key < *u,
+        Bound::Unbounded => true,
+    };
+    if !(inside_lower && inside_upper) {
+        return Err(OpError::bad("invalid page token (outside this query's range)"));
+    }
+    if range.reverse {
+        range.upper = Bound::Excluded(key);
+    } else {
+        range.lower = Bound::Excluded(key);
+    }
+    Ok(())
+}
+
+/// The partition a query reads, for routing: parses the key condition.
+pub fn query_partition(table: &TableDescription, query: &QueryRequest) -> OpResult<KeyValue> {
+    let mut exprs = Expressions::new(&query.placeholders);
+    let condition = exprs.key_condition(&query.key_condition, key_schema(table))?;
+    let partition = condition.partition.1;
+    if partition.key_type() != table.spec.partition_key.key_type {
+        return Err(OpError::bad(format!(
+            "partition key {:?} is of type {}, the condition gives {}",
+            table.spec.partition_key.name,
+            table.spec.partition_key.key_type.as_str(),
+            partition.key_type().as_str()
+        )));
+    }
+    Ok(partition)
+}
+
+fn key_schema(table: &TableDescription) -> KeySchema<'_> {
+    KeySchema {
+        partition: &table.spec.partition_key.name,
+        sort: table.spec.sort_key.as_ref().map(|k| k.name.as_str()),
+    }
+}
+
+/// QUERY on the partition's owner.
+pub async fn query(shard: &Shard, table: &TableDescription, q: &QueryRequest) -> OpResult<Response> {
+    let mut exprs = Expressions::new(&q.placeholders);
+    let condition = exprs.key_condition(&q.key_condition, key_schema(table))?;
+    let filter = exprs.filter(q.filter.as_deref())?;
+    let paths = exprs.projection(q.projection.as_deref())?;
+    exprs.finish()?;
+    let partition = condition.partition.1;
+    let t = token(&partition);
+    let prefix = partition_items_prefix(t, &partition);
+    let end = match prefix_successor(&prefix) {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    let check_type = |v: &KeyValue| -> OpResult<()> {
+        let want = table.spec.sort_key.as_ref().map(|k| k.key_type);
+        if Some(v.key_type()) != want {
+            return Err(OpError::bad("sort key condition compares against a value of the wrong type"));
+        }
+        Ok(())
+    };
+    let bound = |v: &KeyValue| sort_key_bound(t, &partition, v);
+    let (lower, upper) = match &condition.sort {
+        None => (Bound::Included(prefix.clone()), end),
+        Some((_, sort)) => match sort {
+            SortCondition::Eq(v) => {
+                check_type(v)?;
+                (Bound::Included(bound(v)), Bound::Included(bound(v)))
+            }
+            SortCondition::Lt(v) => {
+                check_type(v)?;
+                (Bound::Included(prefix.clone()), Bound::Excluded(bound(v)))
+            }
+            SortCondition::Le(v) => {
+                check_type(v)?;
+                (Bound::Included(prefix.clone()), Bound::Included(bound(v)))
+            }
+            SortCondition::Gt(v) => {
+                check_type(v)?;
+                (Bound::Excluded(bound(v)), end)
+            }
+            SortCondition::Ge(v) => {
+                check_type(v)?;
+                (Bound::Included(bound(v)), end)
+            }
+            SortCondition::Between(a, b) => {
+                check_type(a)?;
+                check_type(b)?;
+                (Bound::Included(bound(a)), Bound::Included(bound(b)))
+            }
+            SortCondition::BeginsWith(p) => {
+                check_type(p)?;
+                let start = sort_key_prefix(t, &partition, p).map_err(|e| OpError::bad(e.to_string()))?;
+                let stop = match prefix_successor(&start) {
+                    Some(s) => Bound::Excluded(s),
+                    None => end,
+                };
+                (Bound::Included(start), stop)
+            }
+        },
+    };
+    let mut range = ScanRange { lower, upper, reverse: q.reverse, limit: page_limit(q.limit) };
+    if let Some(bytes) = &q.page_token {
+        let token = PageToken::decode(bytes, KIND_QUERY)?;
+        if let Some(key) = token.resume_after {
+            resume(&mut range, key)?;
+        }
+    }
+    let page = shard.engine.scan(table.id, &range).await?;
+    let scanned = page.items.len();
+    let mut items = Vec::with_capacity(scanned);
+    for (_, item) in page.items {
+        if let Some(f) = &filter {
+            if !evaluate_condition(f, &item)? {
+                continue;
+            }
+        }
+        items.push(projected(&paths, item));
+    }
+    let page_token = page
+        .resume_after
+        .map(|key| PageToken { kind: KIND_QUERY, shard: 0, resume_after: Some(key) }.encode());
+    Ok(Response::ok(ResponseBody::Page(Page {
+        items,
+        page_token,
+        scanned: u32::try_from(scanned).unwrap_or(u32::MAX),
+    })))
+}
+
+/// The token range `[start, end)` of a segment; `end` None means the ring's end.
+pub fn segment_range(segment: u32, total: u32) -> (u64, Option<u64>) {
+    let span = 1u128 << 64;
+    let start = (span * u128::from(segment) / u128::from(total)) as u64;
+    let end = if segment + 1 >= total {
+        None
+    } else {
+        Some((span * u128::from(segment + 1) / u128::from(total)) as u64)
+    };
+    (start, end)
+}
+
+/// Checks a scan's segment numbers.
+pub fn check_segments(scan: &ScanRequest) -> OpResult<()> {
+    if scan.total_segments == 0 || scan.total_segments > SEGMENTS_MAX {
+        return Err(OpError::bad(format!(
+            "total segments must be 1 to {SEGMENTS_MAX}, got {}",
+            scan.total_segments
+        )));
+    }
+    if scan.segment >= scan.total_segments {
+        return Err(OpError::bad(format!(
+            "segment {} is not below total segments {}",
+            scan.segment, scan.total_segments
+        )));
+    }
+    Ok(())
+}
+
+/// One page of a SCAN segment on this shard.
+pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> OpResult<Response> {
+    check_segments(s)?;
+    let mut exprs = Expressions::new(&s.placeholders);
+    let filter = exprs.filter(s.filter.as_deref())?;
+    let paths = exprs.projection(s.projection.as_deref())?;
+    exprs.finish()?;
+    let (start, end) = segment_range(s.segment, s.total_segments);
+    let mut range = ScanRange {
+        lower: Bound::Included(start.to_be_bytes().to_vec()),
+        upper: end.map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_be_bytes().to_vec())),
+        reverse: false,
+        limit: page_limit(s.limit),
+    };
+    if let Some(bytes) = &s.page_token {
+        let token = PageToken::decode(bytes, KIND_SCAN)?;
+        if let Some(key) = token.resume_after {
+            resume(&mut range, key)?;
+        }
+    }
+    let page = shard.engine.scan(table.id, &range).await?;
+    let scanned = page.items.len();
+    let mut items = Vec::with_capacity(scanned);
+    for (_, item) in page.items {
+        if let Some(f) = &filter {
+            if !evaluate_condition(f, &item)? {
+                continue;
+            }
+        }
+        items.push(projected(&paths, item));
+    }
+    let this = u32::try_from(shard.id).unwrap_or(u32::MAX);
+    let page_token = match page.resume_after {
+        Some(key) => Some(PageToken { kind: KIND_SCAN, shard: this, resume_after: Some(key) }),
+        None if shard.id + 1 < shard.count => {
+            Some(PageToken { kind: KIND_SCAN, shard: this + 1, resume_after: None })
+        }
+        None => None,
+    };
+    Ok(Response::ok(ResponseBody::Page(Page {
+        items,
+        page_token: page_token.map(|t| t.encode()),
+        scanned: u32::try_from(scanned).unwrap_or(u32::MAX),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_tile_the_ring() {
+        for total in [1u32, 2, 3, 7, 1000] {
+            let mut expected_start = 0u64;
+            for segment in 0..total {
+                let (start, end) = segment_range(segment, total);
+                assert_eq!(start, expected_start);
+                match end {
+                    Some(e) => {
+                        assert!(e > start);
+                        expected_start = e;
+                    }
+                    None => assert_eq!(segment, total - 1),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_refuse_the_wrong_kind() {
+        let token = PageToken { kind: KIND_SCAN, shard: 3, resume_after: Some(vec![9, 8]) };
+        let bytes = token.encode();
+        assert_eq!(PageToken::decode(&bytes, KIND_SCAN).unwrap(), token);
+        assert!(PageToken::decode(&bytes, KIND_QUERY).is_err());
+        assert!(PageToken::decode(&bytes[..3], KIND_SCAN).is_err());
+    }
+}

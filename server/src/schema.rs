@@ -1,0 +1,157 @@
+//! Creating and dropping tables (on shard 0, the schema's owner) and applying the catalog
+//! on every shard. See [`crate::catalog`] for the invariants.
+
+use std::ops::Bound;
+use std::rc::Rc;
+
+use shoal_engine::{CompactionStrategy, ScanRange, TableOptions};
+use shoal_net::{
+    encode_response, Compaction, Response, ResponseBody, Status, TableDescription, TableSpec,
+};
+use shoal_types::key::KeyValue;
+use shoal_types::partitioner::token;
+use shoal_types::{ItemKey, Row};
+
+use crate::catalog::{from_row, to_row, validate_spec, Catalog, SYSTEM_TABLE_ID};
+use crate::mesh::MeshMessage;
+use crate::ops::{OpError, OpResult};
+use crate::shard::Shard;
+
+fn system_key(name: &str) -> ItemKey {
+    let partition = KeyValue::S(name.to_string());
+    ItemKey { token: token(&partition), partition, sort: None }
+}
+
+/// Every row of the system table: tables and whether each was dropped.
+pub async fn load_system_table(shard: &Shard) -> OpResult<Vec<(TableDescription, bool)>> {
+    let mut rows = Vec::new();
+    let mut lower = Bound::Unbounded;
+    loop {
+        let range = ScanRange { lower, upper: Bound::Unbounded, reverse: false, limit: 1000 };
+        let page = shard.engine.scan(SYSTEM_TABLE_ID, &range).await?;
+        for (_, attrs) in page.items {
+            rows.push(from_row(&attrs).map_err(|e| OpError::new(Status::Internal, e))?);
+        }
+        match page.resume_after {
+            Some(key) => lower = Bound::Excluded(key),
+            None => return Ok(rows),
+        }
+    }
+}
+
+fn strategy(c: Compaction) -> CompactionStrategy {
+    match c {
+        Compaction::SizeTiered => CompactionStrategy::SizeTiered,
+        Compaction::Leveled => CompactionStrategy::Leveled,
+    }
+}
+
+/// Makes this shard's engine and catalog copy match `tables`: creates missing engine tables,
+/// drops engine tables no longer in the catalog (never the system table).
+pub async fn apply_catalog(shard: &Shard, tables: Vec<TableDescription>) -> OpResult<()> {
+    let existing = shard.engine.tables();
+    for t in &tables {
+        if !existing.contains(&t.id) {
+            let options = TableOptions { strategy: strategy(t.spec.compaction) };
+            shard.engine.create_table(t.id, options).await?;
+        }
+    }
+    for id in existing {
+        let is_system = shard.id == 0 && id == SYSTEM_TABLE_ID;
+        if !is_system && !tables.iter().any(|t| t.id == id) {
+            shard.engine.drop_table(id).await?;
+        }
+    }
+    *shard.catalog.borrow_mut() = Catalog::new(tables);
+    Ok(())
+}
+
+/// Sends the catalog to every other shard and waits until each applied it.
+pub async fn broadcast_catalog(shard: &Rc<Shard>, tables: &[TableDescription]) -> OpResult<()> {
+    let Some(mesh) = &shard.mesh else { return Ok(()) };
+    let body = encode_response(&Response::ok(ResponseBody::Tables(tables.to_vec())));
+    for to in (0..shard.count).filter(|s| *s != shard.id) {
+        let body = body.clone();
+        let from = shard.id;
+        mesh.call(to, |tag| MeshMessage::Catalog { from, tag, body })
+            .await
+            .map_err(|e| OpError::new(Status::Unavailable, e))?;
+    }
+    Ok(())
+}
+
+/// Shard 0 at start-up: loads the schema and gives it to every shard.
+pub async fn bootstrap(shard: &Rc<Shard>) -> OpResult<()> {
+    debug_assert_eq!(shard.id, 0, "the schema lives on shard 0");
+    if !shard.engine.tables().contains(&SYSTEM_TABLE_ID) {
+        shard.engine.create_table(SYSTEM_TABLE_ID, TableOptions::default()).await?;
+    }
+    let live: Vec<TableDescription> =
+        load_system_table(shard).await?.into_iter().filter(|(_, dropped)| !dropped).map(|(t, _)| t).collect();
+    apply_catalog(shard, live.clone()).await?;
+    broadcast_catalog(shard, &live).await
+}
+
+fn live_tables(shard: &Shard) -> Vec<TableDescription> {
+    shard.catalog.borrow().tables().cloned().collect()
+}
+
+/// CREATE TABLE, on shard 0.
+pub async fn create_table(shard: &Rc<Shard>, mut spec: TableSpec, if_not_exists: bool) -> OpResult<Response> {
+    validate_spec(&spec).map_err(OpError::bad)?;
+    let _guard = shard.lock_key(b"\0schema").await;
+    if let Some(existing) = shard.catalog.borrow().get(&spec.name) {
+        if if_not_exists {
+            return Ok(Response::ok(ResponseBody::Table(existing.clone())));
+        }
+        return Err(OpError::new(Status::TableExists, format!("table {:?} already exists", spec.name)));
+    }
+    if spec.compaction == Compaction::SizeTiered {
+        spec.compaction = shard.node.settings.default_compaction;
+    }
+    let rows = load_system_table(shard).await?;
+    let id = rows.iter().map(|(t, _)| t.id).max().unwrap_or(SYSTEM_TABLE_ID) + 1;
+    let created_micros = shard.engine.clock().now_micros();
+    let table = TableDescription { spec, id, created_micros };
+    let ts = shard.timestamp(0);
+    let row = Row::put_item(ts, to_row(&table, None), 0);
+    shard.engine.write(SYSTEM_TABLE_ID, &system_key(&table.spec.name), row).await?;
+    let mut tables = live_tables(shard);
+    tables.push(table.clone());
+    apply_catalog(shard, tables.clone()).await?;
+    broadcast_catalog(shard, &tables).await?;
+    let mut response = Response::ok(ResponseBody::Table(table.clone()));
+    let nodes = shard.node.ring.members().len();
+    let rf = usize::from(table.spec.replication_factor);
+    if rf > nodes {
+        let warning = format!(
+            "replication factor {rf} exceeds the {nodes} node(s) in the ring: table {:?} has {} replica(s) until more nodes join",
+            table.spec.name,
+            shard.node.ring.effective_replicas(rf)
+        );
+        tracing::warn!(table = %table.spec.name, "{warning}");
+        response.warnings.push(warning);
+    }
+    tracing::info!(table = %table.spec.name, id = table.id, "table created");
+    Ok(response)
+}
+
+/// DROP TABLE, on shard 0: marks the row dropped, then every shard drops the data.
+pub async fn drop_table(shard: &Rc<Shard>, name: &str, if_exists: bool) -> OpResult<Response> {
+    let _guard = shard.lock_key(b"\0schema").await;
+    let Some(table) = shard.catalog.borrow().get(name).cloned() else {
+        if if_exists {
+            return Ok(Response::ok(ResponseBody::Empty));
+        }
+        return Err(OpError::new(Status::UnknownTable, format!("no table named {name:?}")));
+    };
+    let ts = shard.timestamp(0);
+    let row = Row::put_item(ts, to_row(&table, Some(ts)), 0);
+    shard.engine.write(SYSTEM_TABLE_ID, &system_key(name), row).await?;
+    let tables: Vec<TableDescription> =
+        live_tables(shard).into_iter().filter(|t| t.spec.name != name).collect();
+    apply_catalog(shard, tables.clone()).await?;
+    broadcast_catalog(shard, &tables).await?;
+    tracing::info!(table = %name, id = table.id, "table dropped");
+    Ok(Response::ok(ResponseBody::Table(table)))
+}
