@@ -108,12 +108,20 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     (signal > 0).then_some(signal)
 }
 
+/// Structured logs to stderr; `RUST_LOG` filters them (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
 /// Runs a node until SIGTERM or SIGINT, then shuts it down cleanly.
 ///
 /// # Errors
 /// A bad config, a port in use, a data directory that cannot be opened, or a fatal error in
 /// a shard.
 pub fn run(config: NodeConfig) -> Result<(), ServerError> {
+    init_logging();
     let settings = settings(&config)?;
     let signals = block_signals();
     let node = start(settings)?;

@@ -82,7 +82,28 @@ pub async fn handle_client_request(shard: &Rc<Shard>, body: &[u8]) -> Vec<u8> {
         }
     };
     let op = envelope.request.op_name();
-    let response = route(shard, envelope, body).await;
+    let timeout = match envelope.header.timeout_ms {
+        0 => shard.node.settings.request_timeout,
+        ms => std::time::Duration::from_millis(u64::from(ms)),
+    };
+    // The request runs as its own task, so a timeout answers the client without cancelling
+    // a write halfway (which would leave it logged but not applied until a restart).
+    let task = {
+        let shard = shard.clone();
+        let raw = body.to_vec();
+        spawn(Queue::Foreground, async move { route(&shard, envelope, &raw).await })
+    };
+    let timed_out = async {
+        shoal_engine::runtime::sleep(timeout).await;
+        Response::error(
+            Status::Timeout,
+            format!("no answer within {} ms; a write may still be applied", timeout.as_millis()),
+        )
+    };
+    let finished = async {
+        task.join().await.unwrap_or_else(|| Response::error(Status::Internal, "request task cancelled"))
+    };
+    let response = futures_lite::future::or(finished, timed_out).await;
     shard.metrics.record(op, started.elapsed(), response.status != Status::Ok);
     encode_response(&response)
 }

@@ -5,8 +5,14 @@
 //! raise on a bare-metal NVMe host.
 //!
 //! The config is a consuming builder: `EngineConfig::default().memtable_bytes(64 << 20)`.
+//!
+//! A node reads all of its settings, the engine's included, from one TOML file into a
+//! [`NodeConfig`] (`tuning/shoal.toml` documents every key and its default).
 #![deny(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
+
+mod node;
+pub use node::*;
 
 /// How the commit log makes writes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,50 +176,122 @@ impl EngineConfig {
     /// Checks that the numbers fit together.
     ///
     /// # Errors
-    /// A message naming the field that is out of range.
+    /// A [`ConfigError`] naming the field that is out of range and its value.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, field: &'static str, reason: &str| {
+        let check = |ok: bool, field: &str, reason: String| {
             if ok {
                 Ok(())
             } else {
-                Err(ConfigError { field, reason: reason.to_string() })
+                Err(ConfigError::new(field, reason))
             }
         };
-        check(self.memtable_bytes >= 4096, "memtable_bytes", "must be at least 4096")?;
+        let memtable = self.memtable_bytes;
         check(
-            self.memtables_total_bytes >= self.memtable_bytes,
+            memtable >= 4096,
+            "memtable_bytes",
+            format!("must be at least 4096, got {memtable}"),
+        )?;
+        check(
+            self.memtables_total_bytes >= memtable,
             "memtables_total_bytes",
-            "must be at least memtable_bytes",
-        )?;
-        check((512..=1 << 20).contains(&self.block_bytes), "block_bytes", "512 B to 1 MiB")?;
-        check((1..=32).contains(&self.bloom_bits_per_key), "bloom_bits_per_key", "1 to 32")?;
-        check(
-            self.commitlog_segment_bytes >= 64 << 10,
-            "commitlog_segment_bytes",
-            "must be at least 64 KiB",
+            format!(
+                "must be at least memtable_bytes ({memtable}), got {}",
+                self.memtables_total_bytes
+            ),
         )?;
         check(
-            self.commitlog_segment_bytes.is_multiple_of(4096),
-            "commitlog_segment_bytes",
-            "must be a multiple of 4 KiB (segments are written with direct I/O)",
+            (512..=1 << 20).contains(&self.block_bytes),
+            "block_bytes",
+            format!("must be 512 B to 1 MiB, got {}", self.block_bytes),
         )?;
-        check(self.size_tiered_min_threshold >= 2, "size_tiered_min_threshold", "at least 2")?;
-        check(self.leveled_l0_trigger >= 1, "leveled_l0_trigger", "at least 1")?;
+        check(
+            (1..=32).contains(&self.bloom_bits_per_key),
+            "bloom_bits_per_key",
+            format!("must be 1 to 32, got {}", self.bloom_bits_per_key),
+        )?;
+        let segment = self.commitlog_segment_bytes;
+        check(
+            segment >= 64 << 10,
+            "commitlog_segment_bytes",
+            format!("must be at least 64 KiB, got {segment}"),
+        )?;
+        check(
+            segment.is_multiple_of(4096),
+            "commitlog_segment_bytes",
+            format!("must be a multiple of 4 KiB (segments use direct I/O), got {segment}"),
+        )?;
+        check(
+            self.size_tiered_min_threshold >= 2,
+            "size_tiered_min_threshold",
+            format!("must be at least 2, got {}", self.size_tiered_min_threshold),
+        )?;
+        check(
+            self.leveled_l0_trigger >= 1,
+            "leveled_l0_trigger",
+            format!("must be at least 1, got {}", self.leveled_l0_trigger),
+        )?;
         if let CommitLogSync::Periodic { interval_ms } = self.commitlog_sync {
-            check(interval_ms >= 1, "commitlog_sync", "periodic interval must be ≥ 1 ms")?;
+            check(interval_ms >= 1, "commitlog_sync", "periodic interval must be ≥ 1 ms".into())?;
         }
         Ok(())
     }
 }
 
-/// A configuration value out of range.
-#[derive(Debug, thiserror::Error)]
-#[error("config field {field}: {reason}")]
+/// A configuration value out of range, or a config file that does not parse.
+///
+/// Displays as `shoal.toml: limits.frame_bytes_max: must be at least 65536, got 12`, or with
+/// the parser's position, `shoal.toml:12:1: limits.frame_byts_max: unknown field ...`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
-    /// The field.
-    pub field: &'static str,
+    /// The file the configuration came from, if it came from one.
+    pub file: Option<std::path::PathBuf>,
+    /// 1-based line and column of the error in the file, when the TOML parser located it.
+    pub line_column: Option<(usize, usize)>,
+    /// The key: `block_bytes` for an [`EngineConfig`] field, a dotted TOML path such as
+    /// `limits.frame_bytes_max` in a node config file. Empty when no key is to blame (TOML
+    /// syntax errors).
+    pub field: String,
     /// What is wrong.
     pub reason: String,
+}
+
+impl ConfigError {
+    /// An error about `field`, not yet tied to a file.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError { file: None, line_column: None, field: field.into(), reason: reason.into() }
+    }
+
+    /// The same error with its field inside `section`: `block_bytes` becomes
+    /// `engine.block_bytes`.
+    #[must_use]
+    pub fn in_section(mut self, section: &str) -> Self {
+        self.field = format!("{section}.{}", self.field);
+        self
+    }
+
+    /// The same error, reported against `file`.
+    #[must_use]
+    pub fn in_file(mut self, file: &std::path::Path) -> Self {
+        self.file = Some(file.to_path_buf());
+        self
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, self.line_column) {
+            (Some(file), Some((line, column))) => {
+                write!(f, "{}:{line}:{column}: ", file.display())?
+            }
+            (Some(file), None) => write!(f, "{}: ", file.display())?,
+            (None, Some((line, column))) => write!(f, "config line {line}, column {column}: ")?,
+            (None, None) => f.write_str("config: ")?,
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.reason)
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 pub mod error;
+pub mod json;
 pub mod key;
 pub mod number;
 pub mod partitioner;
