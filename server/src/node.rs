@@ -2,8 +2,9 @@
 //! them, listeners, and signal handling on the main thread.
 //!
 //! # Start-up order (each shard)
-//! 1. Open its engine in `data_dir/shard-{i}` (replaying its commit log).
-//! 2. Join the mesh (every shard must, before any cross-core message).
+//! 1. Join the mesh (every shard must, before any cross-core message); the mesh's peer id
+//!    is the shard id.
+//! 2. Open its engine in `data_dir/shard-{id}` (replaying its commit log).
 //! 3. Shard 0 loads the schema and sends it to every shard; others wait for it.
 //! 4. Listen: the shared native port (SO_REUSEPORT: the kernel spreads connections over
 //!    shards), the shard's own port, and on shard 0 the HTTP port.
@@ -206,10 +207,10 @@ pub fn start(settings: Settings) -> Result<RunningNode, ServerError> {
             .spawn(move || {
                 let ctx = context.clone();
                 let result = run_on_new_executor(&format!("shard-{id}"), cpu, move || shard_main(id, ctx, mesh))
-                    .map_err(|e| ServerError::Shard(format!("shard {id}: executor: {e}")))
+                    .map_err(|e| ServerError::Shard(format!("shard thread {id}: executor: {e}")))
                     .and_then(|r| r);
                 if let Err(e) = &result {
-                    tracing::error!(shard = id, error = %e, "shard failed");
+                    tracing::error!(thread = id, error = %e, "shard failed");
                     context.fail(e.to_string());
                 }
                 result
@@ -225,10 +226,23 @@ fn bind(what: &str, addr: std::net::SocketAddr) -> Result<TcpListener, ServerErr
 }
 
 async fn shard_main(
-    id: usize,
+    thread: usize,
     node: Arc<NodeContext>,
     mesh: Option<glommio::channels::channel_mesh::FullMesh<MeshMessage>>,
 ) -> Result<(), ServerError> {
+    // The mesh numbers its peers by executor id once all have joined, whatever order the
+    // threads started in; the shard takes that number, so a mesh peer id and a shard id are
+    // always the same thing.
+    let (id, mesh, streams) = match mesh {
+        Some(builder) => {
+            let (senders, mut receivers) = builder.join().await.map_err(|e| {
+                ServerError::Shard(format!("shard thread {thread}: cannot join the mesh: {e}"))
+            })?;
+            let id = senders.peer_id();
+            (id, Some(Mesh::new(senders)), Mesh::take_streams(&mut receivers))
+        }
+        None => (0, None, Vec::new()),
+    };
     let dir: PathBuf = node.settings.data_dir.join(format!("shard-{id}"));
     std::fs::create_dir_all(&dir)
         .map_err(|e| ServerError::Shard(format!("shard {id}: cannot create {}: {e}", dir.display())))?;
@@ -238,18 +252,8 @@ async fn shard_main(
     if let Some((file, offset)) = &report.torn_tail {
         tracing::warn!(shard = id, file = %file.display(), offset, "cut a torn commit-log tail");
     }
-    tracing::info!(shard = id, replayed = report.replayed_records, "engine open");
+    tracing::info!(shard = id, thread, replayed = report.replayed_records, "engine open");
 
-    let (mesh, streams) = match mesh {
-        Some(builder) => {
-            let (senders, mut receivers) = builder
-                .join()
-                .await
-                .map_err(|e| ServerError::Shard(format!("shard {id}: cannot join the mesh: {e}")))?;
-            (Some(Mesh::new(senders)), Mesh::take_streams(&mut receivers))
-        }
-        None => (None, Vec::new()),
-    };
     let shard = Rc::new(Shard::new(id, node.clone(), engine.clone(), mesh));
     for (_, stream) in streams {
         let shard = shard.clone();
