@@ -135,7 +135,9 @@ pub fn from_row(row: &BTreeMap<String, Value>) -> Result<(TableDescription, bool
         other => Err(format!("unknown key type {other:?}")),
     };
     let sort_key = match row.get("sort_key") {
-        Some(_) => Some(KeyAttribute { name: text("sort_key")?, key_type: key_type("sort_key_type")? }),
+        Some(_) => {
+            Some(KeyAttribute { name: text("sort_key")?, key_type: key_type("sort_key_type")? })
+        }
         None => None,
     };
     let compaction = match text("compaction")?.as_str() {

@@ -19,7 +19,9 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
 use shoal_engine::runtime::{sleep, spawn, Notify, Queue};
-use shoal_net::{decode_frame, encode_frame, encode_response, FrameError, FrameKind, Response, Status};
+use shoal_net::{
+    decode_frame, encode_frame, encode_response, FrameError, FrameKind, Response, Status,
+};
 
 use crate::router;
 use crate::shard::Shard;
@@ -44,7 +46,11 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         let open = shard.node.connections.fetch_add(1, AcqRel) + 1;
         if open > shard.node.settings.connections_max {
             shard.node.connections.fetch_sub(1, AcqRel);
-            tracing::warn!(shard = shard.id, open, "connection limit reached; closing a new connection");
+            tracing::warn!(
+                shard = shard.id,
+                open,
+                "connection limit reached; closing a new connection"
+            );
             drop(stream);
             continue;
         }
@@ -124,7 +130,10 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
             match decode_frame(&mut buf, max_frame) {
                 Ok(Some(frame)) => {
                     if frame.kind != FrameKind::Request {
-                        let e = Response::error(Status::BadRequest, "a client may only send requests; closing the connection");
+                        let e = Response::error(
+                            Status::BadRequest,
+                            "a client may only send requests; closing the connection",
+                        );
                         out.push(frame.request_id, &encode_response(&e));
                         shard.metrics.bad_frames.fetch_add(1, Relaxed);
                         break 'read;
@@ -137,7 +146,8 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
                     let task_out = out.clone();
                     let task_shard = shard.clone();
                     spawn(Queue::Foreground, async move {
-                        let response = router::handle_client_request(&task_shard, &frame.body).await;
+                        let response =
+                            router::handle_client_request(&task_shard, &frame.body).await;
                         task_out.push(frame.request_id, &response);
                         task_out.inflight.set(task_out.inflight.get() - 1);
                         task_shard.metrics.inflight.fetch_sub(1, Relaxed);

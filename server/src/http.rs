@@ -43,7 +43,13 @@ async fn handle(shard: &Shard, mut stream: TcpStream) {
             Ok(n) => request.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
         if request.len() > REQUEST_BYTES_MAX {
-            let _ = respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request too large\n").await;
+            let _ = respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "request too large\n",
+            )
+            .await;
             return;
         }
     }
@@ -56,19 +62,32 @@ async fn handle(shard: &Shard, mut stream: TcpStream) {
             if shard.node.is_ready() && !shard.node.stopping() {
                 respond(&mut stream, "200 OK", "text/plain", "ok\n").await
             } else {
-                respond(&mut stream, "503 Service Unavailable", "text/plain", "starting or stopping\n").await
+                respond(
+                    &mut stream,
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "starting or stopping\n",
+                )
+                .await
             }
         }
         ("GET", "/metrics") => {
             let body = metrics::render(&shard.node.metrics, shard.node.is_ready());
             respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await
         }
-        ("GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "try /health or /metrics\n").await,
+        ("GET", _) => {
+            respond(&mut stream, "404 Not Found", "text/plain", "try /health or /metrics\n").await
+        }
         _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "only GET\n").await,
     };
 }
 
-async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) -> std::io::Result<()> {
+async fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

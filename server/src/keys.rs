@@ -108,7 +108,8 @@ mod tests {
         assert!(item_key(&spec(), &ok, true).is_ok());
         let err = item_key(&spec(), &item(&[("pk", Value::S("a".into()))]), true).unwrap_err();
         assert!(err.contains("missing key attribute \"sk\""), "{err}");
-        let err = item_key(&spec(), &item(&[("pk", n.clone()), ("sk", n.clone())]), true).unwrap_err();
+        let err =
+            item_key(&spec(), &item(&[("pk", n.clone()), ("sk", n.clone())]), true).unwrap_err();
         assert!(err.contains("must be of type S, found N"), "{err}");
         let mut extra = ok.clone();
         extra.insert("x".into(), Value::Null);

@@ -69,7 +69,11 @@ impl Mesh {
     ///
     /// # Errors
     /// The peer's channel is closed (it stopped).
-    pub async fn call(&self, to: usize, make: impl FnOnce(u64) -> MeshMessage) -> Result<Vec<u8>, String> {
+    pub async fn call(
+        &self,
+        to: usize,
+        make: impl FnOnce(u64) -> MeshMessage,
+    ) -> Result<Vec<u8>, String> {
         let tag = self.next_tag.get();
         self.next_tag.set(tag + 1);
         let (tx, rx) = oneshot();

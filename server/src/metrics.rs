@@ -25,8 +25,10 @@ pub const OPS: [&str; 13] = [
 ];
 
 /// Latency histogram bucket bounds, in µs (Prometheus `le`, rendered in seconds).
-pub const LATENCY_BUCKETS_US: [u64; 14] =
-    [50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000];
+pub const LATENCY_BUCKETS_US: [u64; 14] = [
+    50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 500_000, 1_000_000,
+    5_000_000,
+];
 
 /// Per-operation counters of one shard.
 #[derive(Default)]
@@ -109,44 +111,111 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
     let _ = writeln!(out, "# TYPE shoal_shards gauge");
     let _ = writeln!(out, "shoal_shards {}", shards.len());
 
-    let counter = |out: &mut String, name: &str, help: &str, kind: &str, get: &dyn Fn(&ShardMetrics) -> u64| {
+    let counter = |out: &mut String,
+                   name: &str,
+                   help: &str,
+                   kind: &str,
+                   get: &dyn Fn(&ShardMetrics) -> u64| {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for (i, s) in shards.iter().enumerate() {
             let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", get(s));
         }
     };
-    counter(&mut out, "shoal_cross_core_forwards_total", "Requests forwarded to the owning core.", "counter", &|s| s.cross_core_forwards.load(Relaxed));
-    counter(&mut out, "shoal_cross_core_received_total", "Requests executed for another core.", "counter", &|s| s.cross_core_received.load(Relaxed));
-    counter(&mut out, "shoal_inflight_requests", "Requests in flight (the shard's queue depth).", "gauge", &|s| s.inflight.load(Relaxed));
-    counter(&mut out, "shoal_connections", "Open client connections.", "gauge", &|s| s.connections.load(Relaxed));
-    counter(&mut out, "shoal_bad_frames_total", "Frames refused: malformed, oversized or corrupt.", "counter", &|s| s.bad_frames.load(Relaxed));
-    counter(&mut out, "shoal_memtable_bytes", "Bytes in memtables.", "gauge", &|s| s.memtable_bytes.load(Relaxed));
+    counter(
+        &mut out,
+        "shoal_cross_core_forwards_total",
+        "Requests forwarded to the owning core.",
+        "counter",
+        &|s| s.cross_core_forwards.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_cross_core_received_total",
+        "Requests executed for another core.",
+        "counter",
+        &|s| s.cross_core_received.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_inflight_requests",
+        "Requests in flight (the shard's queue depth).",
+        "gauge",
+        &|s| s.inflight.load(Relaxed),
+    );
+    counter(&mut out, "shoal_connections", "Open client connections.", "gauge", &|s| {
+        s.connections.load(Relaxed)
+    });
+    counter(
+        &mut out,
+        "shoal_bad_frames_total",
+        "Frames refused: malformed, oversized or corrupt.",
+        "counter",
+        &|s| s.bad_frames.load(Relaxed),
+    );
+    counter(&mut out, "shoal_memtable_bytes", "Bytes in memtables.", "gauge", &|s| {
+        s.memtable_bytes.load(Relaxed)
+    });
     counter(&mut out, "shoal_sstables", "Live SSTables.", "gauge", &|s| s.sstables.load(Relaxed));
-    counter(&mut out, "shoal_engine_writes_total", "Rows written to the engine.", "counter", &|s| s.engine_writes.load(Relaxed));
-    counter(&mut out, "shoal_engine_reads_total", "Point reads in the engine.", "counter", &|s| s.engine_reads.load(Relaxed));
-    counter(&mut out, "shoal_flushes_total", "Memtable flushes.", "counter", &|s| s.flushes.load(Relaxed));
-    counter(&mut out, "shoal_compactions_total", "Compactions.", "counter", &|s| s.compactions.load(Relaxed));
-    counter(&mut out, "shoal_compaction_write_bytes_total", "Bytes written by compaction.", "counter", &|s| s.compaction_write_bytes.load(Relaxed));
-    counter(&mut out, "shoal_cache_hits_total", "Block cache hits.", "counter", &|s| s.cache_hits.load(Relaxed));
-    counter(&mut out, "shoal_cache_misses_total", "Block cache misses.", "counter", &|s| s.cache_misses.load(Relaxed));
-    counter(&mut out, "shoal_cache_bytes", "Block cache bytes in use.", "gauge", &|s| s.cache_bytes.load(Relaxed));
+    counter(
+        &mut out,
+        "shoal_engine_writes_total",
+        "Rows written to the engine.",
+        "counter",
+        &|s| s.engine_writes.load(Relaxed),
+    );
+    counter(&mut out, "shoal_engine_reads_total", "Point reads in the engine.", "counter", &|s| {
+        s.engine_reads.load(Relaxed)
+    });
+    counter(&mut out, "shoal_flushes_total", "Memtable flushes.", "counter", &|s| {
+        s.flushes.load(Relaxed)
+    });
+    counter(&mut out, "shoal_compactions_total", "Compactions.", "counter", &|s| {
+        s.compactions.load(Relaxed)
+    });
+    counter(
+        &mut out,
+        "shoal_compaction_write_bytes_total",
+        "Bytes written by compaction.",
+        "counter",
+        &|s| s.compaction_write_bytes.load(Relaxed),
+    );
+    counter(&mut out, "shoal_cache_hits_total", "Block cache hits.", "counter", &|s| {
+        s.cache_hits.load(Relaxed)
+    });
+    counter(&mut out, "shoal_cache_misses_total", "Block cache misses.", "counter", &|s| {
+        s.cache_misses.load(Relaxed)
+    });
+    counter(&mut out, "shoal_cache_bytes", "Block cache bytes in use.", "gauge", &|s| {
+        s.cache_bytes.load(Relaxed)
+    });
 
     let _ = writeln!(out, "# HELP shoal_requests_total Requests by operation.");
     let _ = writeln!(out, "# TYPE shoal_requests_total counter");
     for (i, s) in shards.iter().enumerate() {
         for (op, m) in OPS.iter().zip(&s.ops) {
-            let _ = writeln!(out, "shoal_requests_total{{shard=\"{i}\",op=\"{op}\"}} {}", m.requests.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "shoal_requests_total{{shard=\"{i}\",op=\"{op}\"}} {}",
+                m.requests.load(Relaxed)
+            );
         }
     }
     let _ = writeln!(out, "# HELP shoal_request_errors_total Requests that failed, by operation.");
     let _ = writeln!(out, "# TYPE shoal_request_errors_total counter");
     for (i, s) in shards.iter().enumerate() {
         for (op, m) in OPS.iter().zip(&s.ops) {
-            let _ = writeln!(out, "shoal_request_errors_total{{shard=\"{i}\",op=\"{op}\"}} {}", m.errors.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "shoal_request_errors_total{{shard=\"{i}\",op=\"{op}\"}} {}",
+                m.errors.load(Relaxed)
+            );
         }
     }
-    let _ = writeln!(out, "# HELP shoal_request_duration_seconds Request latency on the node, by operation.");
+    let _ = writeln!(
+        out,
+        "# HELP shoal_request_duration_seconds Request latency on the node, by operation."
+    );
     let _ = writeln!(out, "# TYPE shoal_request_duration_seconds histogram");
     for op_i in 0..OPS.len() {
         let op = OPS.get(op_i).copied().unwrap_or("");
@@ -158,12 +227,24 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
                 .map(|c| c.load(Relaxed))
                 .sum::<u64>();
             let le = *bound as f64 / 1e6;
-            let _ = writeln!(out, "shoal_request_duration_seconds_bucket{{op=\"{op}\",le=\"{le}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "shoal_request_duration_seconds_bucket{{op=\"{op}\",le=\"{le}\"}} {cumulative}"
+            );
         }
-        let count: u64 = shards.iter().filter_map(|s| s.ops.get(op_i)).map(|m| m.requests.load(Relaxed)).sum();
-        let sum: u64 = shards.iter().filter_map(|s| s.ops.get(op_i)).map(|m| m.latency_sum_us.load(Relaxed)).sum();
-        let _ = writeln!(out, "shoal_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "shoal_request_duration_seconds_sum{{op=\"{op}\"}} {}", sum as f64 / 1e6);
+        let count: u64 =
+            shards.iter().filter_map(|s| s.ops.get(op_i)).map(|m| m.requests.load(Relaxed)).sum();
+        let sum: u64 = shards
+            .iter()
+            .filter_map(|s| s.ops.get(op_i))
+            .map(|m| m.latency_sum_us.load(Relaxed))
+            .sum();
+        let _ = writeln!(
+            out,
+            "shoal_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {count}"
+        );
+        let _ =
+            writeln!(out, "shoal_request_duration_seconds_sum{{op=\"{op}\"}} {}", sum as f64 / 1e6);
         let _ = writeln!(out, "shoal_request_duration_seconds_count{{op=\"{op}\"}} {count}");
     }
     out

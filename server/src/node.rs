@@ -113,7 +113,8 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Runs a node until SIGTERM or SIGINT, then shuts it down cleanly.
@@ -154,7 +155,9 @@ impl RunningNode {
         self.context.stop.store(true, Ordering::Release);
         let mut first = None;
         for thread in self.threads {
-            let result = thread.join().unwrap_or_else(|_| Err(ServerError::Shard("a shard thread panicked".into())));
+            let result = thread
+                .join()
+                .unwrap_or_else(|_| Err(ServerError::Shard("a shard thread panicked".into())));
             if let Err(e) = result {
                 first.get_or_insert(e);
             }
@@ -206,9 +209,11 @@ pub fn start(settings: Settings) -> Result<RunningNode, ServerError> {
             .name(format!("shoal-shard-{id}"))
             .spawn(move || {
                 let ctx = context.clone();
-                let result = run_on_new_executor(&format!("shard-{id}"), cpu, move || shard_main(id, ctx, mesh))
-                    .map_err(|e| ServerError::Shard(format!("shard thread {id}: executor: {e}")))
-                    .and_then(|r| r);
+                let result = run_on_new_executor(&format!("shard-{id}"), cpu, move || {
+                    shard_main(id, ctx, mesh)
+                })
+                .map_err(|e| ServerError::Shard(format!("shard thread {id}: executor: {e}")))
+                .and_then(|r| r);
                 if let Err(e) = &result {
                     tracing::error!(thread = id, error = %e, "shard failed");
                     context.fail(e.to_string());
@@ -222,7 +227,11 @@ pub fn start(settings: Settings) -> Result<RunningNode, ServerError> {
 }
 
 fn bind(what: &str, addr: std::net::SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).map_err(|e| ServerError::Bind { what: what.to_string(), address: addr.to_string(), reason: e.to_string() })
+    TcpListener::bind(addr).map_err(|e| ServerError::Bind {
+        what: what.to_string(),
+        address: addr.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 async fn shard_main(
@@ -244,11 +253,18 @@ async fn shard_main(
         None => (0, None, Vec::new()),
     };
     let dir: PathBuf = node.settings.data_dir.join(format!("shard-{id}"));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ServerError::Shard(format!("shard {id}: cannot create {}: {e}", dir.display())))?;
-    let (engine, report) = Engine::open(Disk::glommio(), &dir, node.settings.engine.clone(), Clock::System)
-        .await
-        .map_err(|e| ServerError::Shard(format!("shard {id}: cannot open the engine in {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        ServerError::Shard(format!("shard {id}: cannot create {}: {e}", dir.display()))
+    })?;
+    let (engine, report) =
+        Engine::open(Disk::glommio(), &dir, node.settings.engine.clone(), Clock::System)
+            .await
+            .map_err(|e| {
+                ServerError::Shard(format!(
+                    "shard {id}: cannot open the engine in {}: {e}",
+                    dir.display()
+                ))
+            })?;
     if let Some((file, offset)) = &report.torn_tail {
         tracing::warn!(shard = id, file = %file.display(), offset, "cut a torn commit-log tail");
     }
@@ -265,16 +281,21 @@ async fn shard_main(
     }
 
     if id == 0 {
-        schema::bootstrap(&shard)
-            .await
-            .map_err(|e| ServerError::Shard(format!("shard 0: cannot load the schema: {}", e.message)))?;
+        schema::bootstrap(&shard).await.map_err(|e| {
+            ServerError::Shard(format!("shard 0: cannot load the schema: {}", e.message))
+        })?;
         shard.catalog_loaded();
     } else {
         shard.wait_catalog().await;
     }
 
     let main = bind("native protocol", node.settings.listen)?;
-    let own_addr = node.settings.shard_addrs.get(id).copied().ok_or_else(|| ServerError::Shard(format!("shard {id} has no address")))?;
+    let own_addr = node
+        .settings
+        .shard_addrs
+        .get(id)
+        .copied()
+        .ok_or_else(|| ServerError::Shard(format!("shard {id} has no address")))?;
     let own = bind("shard port", own_addr)?;
     spawn(Queue::Foreground, conn::accept_loop(shard.clone(), main));
     spawn(Queue::Foreground, conn::accept_loop(shard.clone(), own));

@@ -13,8 +13,8 @@ use shoal_expr::{
     Condition, Path,
 };
 use shoal_net::{
-    Item, ItemStatus, Placeholders, Response, ResponseBody, ReturnValues, Status,
-    TableDescription, WriteOp,
+    Item, ItemStatus, Placeholders, Response, ResponseBody, ReturnValues, Status, TableDescription,
+    WriteOp,
 };
 use shoal_types::{ItemKey, Row, Value};
 
@@ -320,9 +320,11 @@ pub async fn batch_get_one(
     }
     .await;
     match result {
-        Ok(Some(item)) => {
-            ItemStatus { status: Status::Ok, message: String::new(), item: Some(projected(paths, item)) }
-        }
+        Ok(Some(item)) => ItemStatus {
+            status: Status::Ok,
+            message: String::new(),
+            item: Some(projected(paths, item)),
+        },
         Ok(None) => ItemStatus { status: Status::NotFound, message: String::new(), item: None },
         Err(e) => ItemStatus { status: e.status, message: e.message, item: None },
     }

@@ -134,7 +134,11 @@ fn key_schema(table: &TableDescription) -> KeySchema<'_> {
 }
 
 /// QUERY on the partition's owner.
-pub async fn query(shard: &Shard, table: &TableDescription, q: &QueryRequest) -> OpResult<Response> {
+pub async fn query(
+    shard: &Shard,
+    table: &TableDescription,
+    q: &QueryRequest,
+) -> OpResult<Response> {
     let mut exprs = Expressions::new(&q.placeholders);
     let condition = exprs.key_condition(&q.key_condition, key_schema(table))?;
     let filter = exprs.filter(q.filter.as_deref())?;
@@ -150,7 +154,9 @@ pub async fn query(shard: &Shard, table: &TableDescription, q: &QueryRequest) ->
     let check_type = |v: &KeyValue| -> OpResult<()> {
         let want = table.spec.sort_key.as_ref().map(|k| k.key_type);
         if Some(v.key_type()) != want {
-            return Err(OpError::bad("sort key condition compares against a value of the wrong type"));
+            return Err(OpError::bad(
+                "sort key condition compares against a value of the wrong type",
+            ));
         }
         Ok(())
     };
@@ -185,7 +191,8 @@ pub async fn query(shard: &Shard, table: &TableDescription, q: &QueryRequest) ->
             }
             SortCondition::BeginsWith(p) => {
                 check_type(p)?;
-                let start = sort_key_prefix(t, &partition, p).map_err(|e| OpError::bad(e.to_string()))?;
+                let start =
+                    sort_key_prefix(t, &partition, p).map_err(|e| OpError::bad(e.to_string()))?;
                 let stop = match prefix_successor(&start) {
                     Some(s) => Bound::Excluded(s),
                     None => end,

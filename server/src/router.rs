@@ -60,7 +60,9 @@ fn target(shard: &Shard, request: &Request) -> OpResult<Target> {
         Request::DescribeTable { .. } | Request::ListTables | Request::ClusterInfo => Target::Here,
         Request::GetItem { table, key, .. }
         | Request::DeleteItem { table, key, .. }
-        | Request::UpdateItem { table, key, .. } => Target::Shard(owner_of_item(shard, table, key)?),
+        | Request::UpdateItem { table, key, .. } => {
+            Target::Shard(owner_of_item(shard, table, key)?)
+        }
         Request::PutItem { table, item, .. } => Target::Shard(owner_of_item(shard, table, item)?),
         Request::Query(q) => {
             let t = table(shard, &q.table)?;
@@ -101,7 +103,9 @@ pub async fn handle_client_request(shard: &Rc<Shard>, body: &[u8]) -> Vec<u8> {
         )
     };
     let finished = async {
-        task.join().await.unwrap_or_else(|| Response::error(Status::Internal, "request task cancelled"))
+        task.join()
+            .await
+            .unwrap_or_else(|| Response::error(Status::Internal, "request task cancelled"))
     };
     let response = futures_lite::future::or(finished, timed_out).await;
     shard.metrics.record(op, started.elapsed(), response.status != Status::Ok);
@@ -114,7 +118,9 @@ async fn route(shard: &Rc<Shard>, envelope: RequestEnvelope, raw: &[u8]) -> Resp
         Ok(Target::Here) => execute(shard, envelope).await,
         Ok(Target::Shard(s)) if s == shard.id => execute(shard, envelope).await,
         Ok(Target::Shard(s)) => forward(shard, s, raw.to_vec()).await,
-        Ok(Target::Split) => split_batch(shard, envelope).await.unwrap_or_else(OpError::into_response),
+        Ok(Target::Split) => {
+            split_batch(shard, envelope).await.unwrap_or_else(OpError::into_response)
+        }
     }
 }
 
@@ -166,7 +172,9 @@ pub fn handle_mesh_message(shard: &Rc<Shard>, message: MeshMessage) {
                 };
                 match result {
                     Ok(()) => shard.catalog_loaded(),
-                    Err(e) => shard.node.fail(format!("shard {}: cannot apply the catalog: {e}", shard.id)),
+                    Err(e) => shard
+                        .node
+                        .fail(format!("shard {}: cannot apply the catalog: {e}", shard.id)),
                 }
                 if let Some(mesh) = &shard.mesh {
                     mesh.reply(from, tag, Vec::new()).await;
@@ -209,25 +217,32 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
             shard.catalog.borrow().tables().cloned().collect(),
         ))),
         Request::ClusterInfo => Ok(Response::ok(ResponseBody::ClusterInfo(cluster_info(shard)))),
-        Request::GetItem { table: name, key, projection, placeholders } => match table(shard, &name) {
-            Ok(t) => ops::get(shard, &t, &key, projection.as_deref(), &placeholders).await,
-            Err(e) => Err(e),
-        },
-        Request::PutItem { table: name, item, condition, placeholders, ttl_secs, return_values } => {
+        Request::GetItem { table: name, key, projection, placeholders } => {
             match table(shard, &name) {
-                Ok(t) => {
-                    let options = WriteOptions {
-                        condition: condition.as_deref(),
-                        placeholders: &placeholders,
-                        ttl_secs,
-                        return_values,
-                        timestamp_micros: ts,
-                    };
-                    ops::put(shard, &t, item, options).await
-                }
+                Ok(t) => ops::get(shard, &t, &key, projection.as_deref(), &placeholders).await,
                 Err(e) => Err(e),
             }
         }
+        Request::PutItem {
+            table: name,
+            item,
+            condition,
+            placeholders,
+            ttl_secs,
+            return_values,
+        } => match table(shard, &name) {
+            Ok(t) => {
+                let options = WriteOptions {
+                    condition: condition.as_deref(),
+                    placeholders: &placeholders,
+                    ttl_secs,
+                    return_values,
+                    timestamp_micros: ts,
+                };
+                ops::put(shard, &t, item, options).await
+            }
+            Err(e) => Err(e),
+        },
         Request::DeleteItem { table: name, key, condition, placeholders, return_values } => {
             match table(shard, &name) {
                 Ok(t) => {
@@ -276,7 +291,10 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
             match table(shard, &name) {
                 Ok(t) => {
                     let mut exprs = ops::Expressions::new(&placeholders);
-                    match exprs.projection(projection.as_deref()).and_then(|p| exprs.finish().map(|()| p)) {
+                    match exprs
+                        .projection(projection.as_deref())
+                        .and_then(|p| exprs.finish().map(|()| p))
+                    {
                         Ok(paths) => {
                             let mut results = Vec::with_capacity(keys.len());
                             for key in &keys {
@@ -311,13 +329,19 @@ async fn split_batch(shard: &Rc<Shard>, envelope: RequestEnvelope) -> OpResult<R
     let (table_name, len) = match &envelope.request {
         Request::BatchGet { table, keys, .. } => {
             if keys.len() > BATCH_GET_MAX {
-                return Err(OpError::bad(format!("a batch get holds at most {BATCH_GET_MAX} keys, got {}", keys.len())));
+                return Err(OpError::bad(format!(
+                    "a batch get holds at most {BATCH_GET_MAX} keys, got {}",
+                    keys.len()
+                )));
             }
             (table.clone(), keys.len())
         }
         Request::BatchWrite { table, ops } => {
             if ops.len() > BATCH_WRITE_MAX {
-                return Err(OpError::bad(format!("a batch write holds at most {BATCH_WRITE_MAX} writes, got {}", ops.len())));
+                return Err(OpError::bad(format!(
+                    "a batch write holds at most {BATCH_WRITE_MAX} writes, got {}",
+                    ops.len()
+                )));
             }
             (table.clone(), ops.len())
         }
@@ -381,9 +405,10 @@ async fn split_batch(shard: &Rc<Shard>, envelope: RequestEnvelope) -> OpResult<R
         tasks.push((indexes, task));
     }
     for (indexes, task) in tasks {
-        let response = task.join().await.unwrap_or_else(|| {
-            Response::error(Status::Internal, "a batch part was cancelled")
-        });
+        let response = task
+            .join()
+            .await
+            .unwrap_or_else(|| Response::error(Status::Internal, "a batch part was cancelled"));
         match response.body {
             ResponseBody::Batch(parts) if parts.len() == indexes.len() => {
                 for (i, status) in indexes.into_iter().zip(parts) {
@@ -400,7 +425,13 @@ async fn split_batch(shard: &Rc<Shard>, envelope: RequestEnvelope) -> OpResult<R
     }
     let results = results
         .into_iter()
-        .map(|r| r.unwrap_or(ItemStatus { status: Status::Internal, message: "no result".into(), item: None }))
+        .map(|r| {
+            r.unwrap_or(ItemStatus {
+                status: Status::Internal,
+                message: "no result".into(),
+                item: None,
+            })
+        })
         .collect();
     Ok(Response::ok(ResponseBody::Batch(results)))
 }

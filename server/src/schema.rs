@@ -86,8 +86,12 @@ pub async fn bootstrap(shard: &Rc<Shard>) -> OpResult<()> {
     if !shard.engine.tables().contains(&SYSTEM_TABLE_ID) {
         shard.engine.create_table(SYSTEM_TABLE_ID, TableOptions::default()).await?;
     }
-    let live: Vec<TableDescription> =
-        load_system_table(shard).await?.into_iter().filter(|(_, dropped)| !dropped).map(|(t, _)| t).collect();
+    let live: Vec<TableDescription> = load_system_table(shard)
+        .await?
+        .into_iter()
+        .filter(|(_, dropped)| !dropped)
+        .map(|(t, _)| t)
+        .collect();
     apply_catalog(shard, live.clone()).await?;
     broadcast_catalog(shard, &live).await
 }
@@ -97,14 +101,21 @@ fn live_tables(shard: &Shard) -> Vec<TableDescription> {
 }
 
 /// CREATE TABLE, on shard 0.
-pub async fn create_table(shard: &Rc<Shard>, mut spec: TableSpec, if_not_exists: bool) -> OpResult<Response> {
+pub async fn create_table(
+    shard: &Rc<Shard>,
+    mut spec: TableSpec,
+    if_not_exists: bool,
+) -> OpResult<Response> {
     validate_spec(&spec).map_err(OpError::bad)?;
     let _guard = shard.lock_key(b"\0schema").await;
     if let Some(existing) = shard.catalog.borrow().get(&spec.name) {
         if if_not_exists {
             return Ok(Response::ok(ResponseBody::Table(existing.clone())));
         }
-        return Err(OpError::new(Status::TableExists, format!("table {:?} already exists", spec.name)));
+        return Err(OpError::new(
+            Status::TableExists,
+            format!("table {:?} already exists", spec.name),
+        ));
     }
     if spec.compaction == Compaction::SizeTiered {
         spec.compaction = shard.node.settings.default_compaction;

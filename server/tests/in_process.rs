@@ -28,7 +28,11 @@ fn node(shards: usize) -> (shoal_server::RunningNode, tempfile::TempDir) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !node.context.is_ready() {
         assert!(Instant::now() < deadline, "node not ready in 20 s");
-        assert!(node.context.failure.lock().unwrap().is_none(), "node failed: {:?}", node.context.failure.lock().unwrap());
+        assert!(
+            node.context.failure.lock().unwrap().is_none(),
+            "node failed: {:?}",
+            node.context.failure.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     (node, dir)
@@ -98,7 +102,11 @@ fn create(raw: &mut Raw, name: &str) {
         if_not_exists: false,
     });
     assert_eq!(response.status, Status::Ok, "{}", response.message);
-    assert!(response.warnings.iter().any(|w| w.contains("replication factor 3")), "{:?}", response.warnings);
+    assert!(
+        response.warnings.iter().any(|w| w.contains("replication factor 3")),
+        "{:?}",
+        response.warnings
+    );
 }
 
 #[test]
@@ -115,7 +123,12 @@ fn every_shard_port_answers_and_owner_ports_take_no_hop() {
             shoal_types::partitioner::token(&shoal_types::KeyValue::S(pk.clone())),
             2,
         ) as usize;
-        let forwards_before: u64 = node.context.metrics.iter().map(|m| m.cross_core_forwards.load(std::sync::atomic::Ordering::Relaxed)).sum();
+        let forwards_before: u64 = node
+            .context
+            .metrics
+            .iter()
+            .map(|m| m.cross_core_forwards.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
         let mut put = item(&[("v", n(i))]);
         put.extend(key.clone());
         let r = ports[owner].call(Request::PutItem {
@@ -127,7 +140,12 @@ fn every_shard_port_answers_and_owner_ports_take_no_hop() {
             return_values: ReturnValues::None,
         });
         assert_eq!(r.status, Status::Ok, "{}", r.message);
-        let forwards_after: u64 = node.context.metrics.iter().map(|m| m.cross_core_forwards.load(std::sync::atomic::Ordering::Relaxed)).sum();
+        let forwards_after: u64 = node
+            .context
+            .metrics
+            .iter()
+            .map(|m| m.cross_core_forwards.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
         assert_eq!(forwards_before, forwards_after, "a request on the owner's port hopped");
         // The other shard's port answers too, by forwarding.
         let other = 1 - owner;
@@ -141,7 +159,12 @@ fn every_shard_port_answers_and_owner_ports_take_no_hop() {
         let ResponseBody::Item(Some(got)) = r.body else { panic!("missing item {pk}") };
         assert_eq!(got.get("v"), Some(&n(i)));
     }
-    let forwards: u64 = node.context.metrics.iter().map(|m| m.cross_core_forwards.load(std::sync::atomic::Ordering::Relaxed)).sum();
+    let forwards: u64 = node
+        .context
+        .metrics
+        .iter()
+        .map(|m| m.cross_core_forwards.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
     assert!(forwards >= 200, "wrong-port gets were forwarded: {forwards}");
     node.stop().unwrap();
 }
@@ -181,7 +204,14 @@ fn malformed_frames_get_errors_and_the_node_keeps_serving() {
             })
             .collect();
         let _ = fuzz.write_all(&bytes);
-        let valid = frame_bytes(FrameKind::Request, 1, &encode_request(&RequestEnvelope { header: RequestHeader::default(), request: Request::ListTables }));
+        let valid = frame_bytes(
+            FrameKind::Request,
+            1,
+            &encode_request(&RequestEnvelope {
+                header: RequestHeader::default(),
+                request: Request::ListTables,
+            }),
+        );
         let _ = fuzz.write_all(&valid[..round % valid.len()]);
     }
     let r = good.call(Request::GetItem {
@@ -224,7 +254,11 @@ fn pipelined_requests_are_answered_by_id() {
         let (id, response) = raw.read_response().unwrap();
         let i = sent.remove(&id).expect("an id we sent, once");
         let ResponseBody::Item(Some(item)) = response.body else { panic!("{response:?}") };
-        assert_eq!(item.get("i"), Some(&n(i as i64)), "response {id} carries another request's item");
+        assert_eq!(
+            item.get("i"),
+            Some(&n(i as i64)),
+            "response {id} carries another request's item"
+        );
     }
     node.stop().unwrap();
 }
