@@ -26,7 +26,10 @@ fn item_bytes<'a>(fbb: &mut Fbb<'a>, item: &Item) -> WIPOffset<Vector<'a, u8>> {
     fbb.create_vector(&encode_item(item))
 }
 
-fn placeholders<'a>(fbb: &mut Fbb<'a>, p: &Placeholders) -> Option<WIPOffset<fb::Placeholders<'a>>> {
+fn placeholders<'a>(
+    fbb: &mut Fbb<'a>,
+    p: &Placeholders,
+) -> Option<WIPOffset<fb::Placeholders<'a>>> {
     if p.is_empty() {
         return None;
     }
@@ -40,16 +43,14 @@ fn placeholders<'a>(fbb: &mut Fbb<'a>, p: &Placeholders) -> Option<WIPOffset<fb:
         })
         .collect();
     let names = Some(fbb.create_vector(&names));
-    let values = if p.values.is_empty() { None } else { Some(fbb.create_vector(&encode_item(&p.values))) };
+    let values =
+        if p.values.is_empty() { None } else { Some(fbb.create_vector(&encode_item(&p.values))) };
     Some(fb::Placeholders::create(fbb, &fb::PlaceholdersArgs { names, values }))
 }
 
 fn key_attribute<'a>(fbb: &mut Fbb<'a>, k: &KeyAttribute) -> WIPOffset<fb::KeyAttribute<'a>> {
     let name = Some(fbb.create_string(&k.name));
-    fb::KeyAttribute::create(
-        fbb,
-        &fb::KeyAttributeArgs { name, type_: key_type_to_fb(k.key_type) },
-    )
+    fb::KeyAttribute::create(fbb, &fb::KeyAttributeArgs { name, type_: key_type_to_fb(k.key_type) })
 }
 
 /// Encodes a request body (without the frame).
@@ -117,10 +118,8 @@ fn encode_request_body<'a>(
             let key = Some(item_bytes(fbb, key));
             let projection = opt_str(fbb, projection);
             let placeholders = placeholders(fbb, p);
-            let t = fb::GetItem::create(
-                fbb,
-                &fb::GetItemArgs { table, key, projection, placeholders },
-            );
+            let t =
+                fb::GetItem::create(fbb, &fb::GetItemArgs { table, key, projection, placeholders });
             (fb::RequestBody::GetItem, t.as_union_value())
         }
         Request::PutItem { table, item, condition, placeholders: p, ttl_secs, return_values } => {
@@ -289,7 +288,10 @@ fn decode_placeholders(p: Option<fb::Placeholders<'_>>) -> Result<Placeholders> 
     Ok(out)
 }
 
-fn decode_key_attribute(k: Option<fb::KeyAttribute<'_>>, what: &str) -> Result<Option<KeyAttribute>> {
+fn decode_key_attribute(
+    k: Option<fb::KeyAttribute<'_>>,
+    what: &str,
+) -> Result<Option<KeyAttribute>> {
     let Some(k) = k else { return Ok(None) };
     Ok(Some(KeyAttribute {
         name: required(k.name(), what)?.to_string(),
@@ -493,9 +495,10 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
         if response.message.is_empty() { None } else { Some(fbb.create_string(&response.message)) };
     let (body_type, body) = match &response.body {
         ResponseBody::Empty => (fb::ResponseBody::NONE, None),
-        ResponseBody::Table(t) => {
-            (fb::ResponseBody::TableDescription, Some(table_description(&mut fbb, t).as_union_value()))
-        }
+        ResponseBody::Table(t) => (
+            fb::ResponseBody::TableDescription,
+            Some(table_description(&mut fbb, t).as_union_value()),
+        ),
         ResponseBody::Tables(tables) => {
             let tables: Vec<_> = tables.iter().map(|t| table_description(&mut fbb, t)).collect();
             let tables = Some(fbb.create_vector(&tables));
@@ -511,8 +514,11 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             let results: Vec<_> = results
                 .iter()
                 .map(|r| {
-                    let message =
-                        if r.message.is_empty() { None } else { Some(fbb.create_string(&r.message)) };
+                    let message = if r.message.is_empty() {
+                        None
+                    } else {
+                        Some(fbb.create_string(&r.message))
+                    };
                     let item = r.item.as_ref().map(|i| item_bytes(&mut fbb, i));
                     fb::ItemStatus::create(
                         &mut fbb,
@@ -871,7 +877,8 @@ mod tests {
     #[test]
     fn truncated_requests_are_refused_not_panicking() {
         for request in sample_requests() {
-            let bytes = encode_request(&RequestEnvelope { header: RequestHeader::default(), request });
+            let bytes =
+                encode_request(&RequestEnvelope { header: RequestHeader::default(), request });
             for cut in 0..bytes.len() {
                 let _ = decode_request(&bytes[..cut]);
             }

@@ -484,7 +484,12 @@ impl Response {
 
     /// A failed response.
     pub fn error(status: Status, message: impl Into<String>) -> Response {
-        Response { status, message: message.into(), body: ResponseBody::Empty, warnings: Vec::new() }
+        Response {
+            status,
+            message: message.into(),
+            body: ResponseBody::Empty,
+            warnings: Vec::new(),
+        }
     }
 }
 
