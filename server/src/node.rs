@@ -27,7 +27,7 @@ use glommio::net::TcpListener;
 use shoal_cluster::{node_id_from_address, Member, Ring};
 use shoal_engine::clock::Clock;
 use shoal_engine::io::Disk;
-use shoal_engine::runtime::{run_on_new_executor, sleep, spawn, Queue};
+use shoal_engine::runtime::{run_on_new_executor_with, sleep, spawn, Queue};
 use shoal_engine::Engine;
 use shoal_net::{Compaction, Consistency};
 use shoal_tuning::{CompactionChoice, ConsistencyLevel, NodeConfig};
@@ -64,6 +64,7 @@ pub fn settings(config: &NodeConfig) -> Result<Settings, ServerError> {
         http: config.http_addr(),
         data_dir: config.node.data_dir.clone(),
         cpus: (0..count).map(|i| config.cpu_for_shard(i)).collect(),
+        spin_before_park: Duration::from_micros(config.shards.spin_before_park_us),
         frame_bytes_max: config.limits.frame_bytes_max,
         connections_max: config.limits.connections_max,
         inflight_per_connection: config.limits.inflight_per_connection,
@@ -205,15 +206,17 @@ pub fn start(settings: Settings) -> Result<RunningNode, ServerError> {
         let context = context.clone();
         let mesh = mesh.clone();
         let cpu = context.settings.cpus.get(id).copied().flatten();
+        let spin = Some(context.settings.spin_before_park);
         let thread = std::thread::Builder::new()
             .name(format!("shoal-shard-{id}"))
             .spawn(move || {
                 let ctx = context.clone();
-                let result = run_on_new_executor(&format!("shard-{id}"), cpu, move || {
-                    shard_main(id, ctx, mesh)
-                })
-                .map_err(|e| ServerError::Shard(format!("shard thread {id}: executor: {e}")))
-                .and_then(|r| r);
+                let result =
+                    run_on_new_executor_with(&format!("shard-{id}"), cpu, spin, move || {
+                        shard_main(id, ctx, mesh)
+                    })
+                    .map_err(|e| ServerError::Shard(format!("shard thread {id}: executor: {e}")))
+                    .and_then(|r| r);
                 if let Err(e) = &result {
                     tracing::error!(thread = id, error = %e, "shard failed");
                     context.fail(e.to_string());
@@ -286,7 +289,16 @@ async fn shard_main(
         })?;
         shard.catalog_loaded();
     } else {
-        shard.wait_catalog().await;
+        // Shard 0 may fail before it sends the catalog; then stop instead of waiting forever.
+        let stopped = async {
+            while !node.stopping() {
+                sleep(Duration::from_millis(20)).await;
+            }
+        };
+        futures_lite::future::or(shard.wait_catalog(), stopped).await;
+        if node.stopping() {
+            return Ok(());
+        }
     }
 
     let main = bind("native protocol", node.settings.listen)?;

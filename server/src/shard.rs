@@ -37,6 +37,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// CPU of each shard, if pinned.
     pub cpus: Vec<Option<usize>>,
+    /// Idle shards spin this long before parking (0 = park at once).
+    pub spin_before_park: Duration,
     /// Largest frame body accepted.
     pub frame_bytes_max: usize,
     /// Open client connections per node.

@@ -72,6 +72,9 @@ pub struct EngineConfig {
     pub leveled_base_bytes: u64,
     /// Leveled compaction: level-0 tables that trigger a merge into level 1. Default 4.
     pub leveled_l0_trigger: usize,
+    /// Compaction output per second on this core, at most (0 = unthrottled, the default).
+    /// Caps the disk bandwidth background merges take from foreground reads and flushes.
+    pub compaction_bytes_per_sec: u64,
 }
 
 impl Default for EngineConfig {
@@ -91,6 +94,7 @@ impl Default for EngineConfig {
             size_tiered_min_threshold: 4,
             leveled_base_bytes: 64 << 20,
             leveled_l0_trigger: 4,
+            compaction_bytes_per_sec: 0,
         }
     }
 }
@@ -158,6 +162,10 @@ impl EngineConfig {
     setter!(
         /// Sets [`EngineConfig::leveled_l0_trigger`].
         leveled_l0_trigger: usize
+    );
+    setter!(
+        /// Sets [`EngineConfig::compaction_bytes_per_sec`].
+        compaction_bytes_per_sec: u64
     );
 
     /// A small configuration for tests: tiny memtables, blocks and segments, so that flushes,

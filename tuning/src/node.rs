@@ -398,6 +398,7 @@ impl NodeConfig {
             .size_tiered_min_threshold(e.size_tiered_min_threshold)
             .leveled_base_bytes(e.leveled_base_bytes)
             .leveled_l0_trigger(e.leveled_l0_trigger)
+            .compaction_bytes_per_sec(e.compaction_bytes_per_sec)
     }
 
     /// Memtables and block caches of all shards on a host with `available_cpus` CPUs: the

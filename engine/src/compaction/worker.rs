@@ -82,6 +82,7 @@ async fn merge_into_outputs(
     let mut iter = merged.merge_iter(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, false);
     let mut output: Option<OutputTable> = None;
     let mut partition: Option<(Vec<u8>, u64)> = None;
+    let mut throttle = Throttle::new(shared.config.compaction_bytes_per_sec);
     while let Some((key, mut row)) = iter.next().await? {
         if let Some(header) = header_prefix(&key) {
             partition = row.tombstone.map(|ts| (header.to_vec(), ts));
@@ -99,7 +100,9 @@ async fn merge_into_outputs(
                     OutputTable::create(engine, next_file_id(engine), expected_keys).await?,
                 ),
             };
+            let before = out.bytes_added;
             out.add(&key, &row).await?;
+            throttle.wrote(out.bytes_added.saturating_sub(before)).await;
             if choice.split_bytes.is_some_and(|limit| out.bytes_added >= limit) {
                 finish_output(engine, output.take(), choice.output_level, outputs).await?;
             }
@@ -107,6 +110,34 @@ async fn merge_into_outputs(
         runtime::yield_if_needed().await;
     }
     finish_output(engine, output, choice.output_level, outputs).await
+}
+
+/// Paces compaction output to `bytes_per_sec` (0 = no limit): after each row, if more
+/// bytes were written than the rate allows for the time since the merge began, sleeps the
+/// difference. Sleeps only when at least 10 ms ahead, so timers stay coarse.
+struct Throttle {
+    bytes_per_sec: u64,
+    started: std::time::Instant,
+    written: u64,
+}
+
+impl Throttle {
+    fn new(bytes_per_sec: u64) -> Throttle {
+        Throttle { bytes_per_sec, started: std::time::Instant::now(), written: 0 }
+    }
+
+    async fn wrote(&mut self, bytes: u64) {
+        if self.bytes_per_sec == 0 {
+            return;
+        }
+        self.written += bytes;
+        let due =
+            std::time::Duration::from_secs_f64(self.written as f64 / self.bytes_per_sec as f64);
+        let elapsed = self.started.elapsed();
+        if due > elapsed + std::time::Duration::from_millis(10) {
+            runtime::sleep(due - elapsed).await;
+        }
+    }
 }
 
 async fn finish_output(
@@ -216,4 +247,32 @@ async fn install(
         shared.disk.remove(file.reader.path()).await?;
     }
     shared.disk.sync_dir(&shared.dir).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_paces_output_and_zero_means_unlimited() {
+        runtime::run_test(|| async {
+            let started = std::time::Instant::now();
+            let mut free = Throttle::new(0);
+            for _ in 0..100 {
+                free.wrote(1 << 20).await;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_millis(50));
+            // 200 KB at 1 MB/s: at least ~190 ms, never much less.
+            let started = std::time::Instant::now();
+            let mut paced = Throttle::new(1_000_000);
+            for _ in 0..200 {
+                paced.wrote(1000).await;
+            }
+            assert!(
+                started.elapsed() >= std::time::Duration::from_millis(185),
+                "{:?}",
+                started.elapsed()
+            );
+        });
+    }
 }
