@@ -279,7 +279,14 @@ fn table_of(request: &Request) -> Option<&str> {
         | Request::BatchWrite { table, .. } => Some(table),
         Request::Query(query) => Some(&query.table),
         Request::Scan(scan) => Some(&scan.table),
-        Request::ListTables | Request::ClusterInfo => None,
+        Request::ReplicaWrite { table, .. } | Request::ReplicaRead { table, .. } => {
+            Some(&table.name)
+        }
+        Request::ListTables
+        | Request::ClusterInfo
+        | Request::Gossip { .. }
+        | Request::SchemaPush { .. }
+        | Request::NodeStatus => None,
     }
 }
 
@@ -309,6 +316,10 @@ pub(crate) fn unexpected(expected: &str, body: &ResponseBody) -> ClientError {
         ResponseBody::Batch(_) => "batch results",
         ResponseBody::Page(_) => "a page",
         ResponseBody::ClusterInfo(_) => "cluster info",
+        ResponseBody::Row { .. } => "a replica row",
+        ResponseBody::Gossip(_) => "gossip state",
+        ResponseBody::Schema(_) => "a schema",
+        ResponseBody::Nodes(_) => "node states",
     };
     ClientError::Protocol(format!("expected {expected} in the response, found {found}"))
 }

@@ -317,10 +317,7 @@ impl Engine {
         if let Error::WritesStopped { reason } = &error {
             let mut failure = self.shared.failure.borrow_mut();
             if failure.is_none() {
-                eprintln!(
-                    "shoal-engine: writes stopped on {}: {reason}",
-                    self.shared.dir.display()
-                );
+                tracing::error!("writes stopped on {}: {reason}", self.shared.dir.display());
                 *failure = Some(reason.clone());
             }
         }
@@ -430,7 +427,7 @@ impl Engine {
                 }
                 Err(error) => {
                     // The memtable stays sealed and its log records stay: nothing is lost.
-                    eprintln!("shoal-engine: flush of table {} failed: {error}", table.id);
+                    tracing::warn!("flush of table {} failed: {error}", table.id);
                     *self.shared.metrics.last_flush_error.borrow_mut() = Some(error.to_string());
                     self.shared.flush_done.notify_all();
                     runtime::sleep(std::time::Duration::from_millis(100)).await;

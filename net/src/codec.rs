@@ -53,6 +53,93 @@ fn key_attribute<'a>(fbb: &mut Fbb<'a>, k: &KeyAttribute) -> WIPOffset<fb::KeyAt
     fb::KeyAttribute::create(fbb, &fb::KeyAttributeArgs { name, type_: key_type_to_fb(k.key_type) })
 }
 
+fn table_ref<'a>(fbb: &mut Fbb<'a>, t: &TableRef) -> WIPOffset<fb::TableRef<'a>> {
+    let name = Some(fbb.create_string(&t.name));
+    fb::TableRef::create(fbb, &fb::TableRefArgs { name, created_micros: t.created_micros })
+}
+
+fn endpoint<'a>(fbb: &mut Fbb<'a>, e: &Endpoint) -> WIPOffset<fb::Endpoint<'a>> {
+    let address = Some(fbb.create_string(&e.address));
+    let internode = Some(fbb.create_string(&e.internode));
+    let http = Some(fbb.create_string(&e.http));
+    fb::Endpoint::create(
+        fbb,
+        &fb::EndpointArgs {
+            node_id: e.node_id,
+            address,
+            internode,
+            generation: e.generation,
+            version: e.version,
+            status: e.status.code(),
+            shards: e.shards,
+            vnodes: e.vnodes,
+            schema_version: e.schema_version,
+            load_bytes: e.load_bytes,
+            http,
+        },
+    )
+}
+
+fn endpoints<'a>(
+    fbb: &mut Fbb<'a>,
+    list: &[Endpoint],
+) -> WIPOffset<Vector<'a, ForwardsUOffset<fb::Endpoint<'a>>>> {
+    let offsets: Vec<_> = list.iter().map(|e| endpoint(fbb, e)).collect();
+    fbb.create_vector(&offsets)
+}
+
+fn schema_push<'a>(
+    fbb: &mut Fbb<'a>,
+    tables: &[(TableDescription, bool)],
+) -> WIPOffset<fb::SchemaPush<'a>> {
+    let descriptions: Vec<_> = tables.iter().map(|(t, _)| table_description(fbb, t)).collect();
+    let descriptions = Some(fbb.create_vector(&descriptions));
+    let dropped: Vec<bool> = tables.iter().map(|(_, d)| *d).collect();
+    let dropped = Some(fbb.create_vector(&dropped));
+    fb::SchemaPush::create(fbb, &fb::SchemaPushArgs { tables: descriptions, dropped })
+}
+
+fn decode_table_ref(t: Option<fb::TableRef<'_>>) -> Result<TableRef> {
+    let t = required(t, "table")?;
+    Ok(TableRef {
+        name: required(t.name(), "table name")?.to_string(),
+        created_micros: t.created_micros(),
+    })
+}
+
+fn decode_endpoint(e: fb::Endpoint<'_>) -> Result<Endpoint> {
+    Ok(Endpoint {
+        node_id: e.node_id(),
+        address: e.address().unwrap_or_default().to_string(),
+        internode: e.internode().unwrap_or_default().to_string(),
+        generation: e.generation(),
+        version: e.version(),
+        status: MemberStatus::from_code(e.status())
+            .ok_or_else(|| invalid(format!("unknown member status {}", e.status())))?,
+        shards: e.shards(),
+        vnodes: e.vnodes(),
+        schema_version: e.schema_version(),
+        load_bytes: e.load_bytes(),
+        http: e.http().unwrap_or_default().to_string(),
+    })
+}
+
+fn decode_endpoints(
+    list: Option<Vector<'_, ForwardsUOffset<fb::Endpoint<'_>>>>,
+) -> Result<Vec<Endpoint>> {
+    list.iter().flatten().map(decode_endpoint).collect()
+}
+
+fn decode_schema(t: fb::SchemaPush<'_>) -> Result<Vec<(TableDescription, bool)>> {
+    let dropped = t.dropped();
+    let mut out = Vec::new();
+    for (i, d) in t.tables().iter().flatten().enumerate() {
+        let is_dropped = dropped.as_ref().is_some_and(|v| i < v.len() && v.get(i));
+        out.push((decode_table_description(d)?, is_dropped));
+    }
+    Ok(out)
+}
+
 /// Encodes a request body (without the frame).
 pub fn encode_request(envelope: &RequestEnvelope) -> Vec<u8> {
     let mut fbb = Fbb::with_capacity(256);
@@ -267,6 +354,35 @@ fn encode_request_body<'a>(
             let t = fb::ClusterInfo::create(fbb, &fb::ClusterInfoArgs {});
             (fb::RequestBody::ClusterInfo, t.as_union_value())
         }
+        Request::ReplicaWrite { table, key, row } => {
+            let table = Some(table_ref(fbb, table));
+            let key = Some(fbb.create_vector(key));
+            let row = Some(fbb.create_vector(row));
+            let t = fb::ReplicaWrite::create(fbb, &fb::ReplicaWriteArgs { table, key, row });
+            (fb::RequestBody::ReplicaWrite, t.as_union_value())
+        }
+        Request::ReplicaRead { table, key, digest_only } => {
+            let table = Some(table_ref(fbb, table));
+            let key = Some(fbb.create_vector(key));
+            let t = fb::ReplicaRead::create(
+                fbb,
+                &fb::ReplicaReadArgs { table, key, digest_only: *digest_only },
+            );
+            (fb::RequestBody::ReplicaRead, t.as_union_value())
+        }
+        Request::Gossip { endpoints: list } => {
+            let list = Some(endpoints(fbb, list));
+            let t = fb::GossipSyn::create(fbb, &fb::GossipSynArgs { endpoints: list });
+            (fb::RequestBody::GossipSyn, t.as_union_value())
+        }
+        Request::SchemaPush { tables } => {
+            let t = schema_push(fbb, tables);
+            (fb::RequestBody::SchemaPush, t.as_union_value())
+        }
+        Request::NodeStatus => {
+            let t = fb::NodeStatus::create(fbb, &fb::NodeStatusArgs {});
+            (fb::RequestBody::NodeStatus, t.as_union_value())
+        }
     }
 }
 
@@ -447,6 +563,31 @@ pub fn decode_request(bytes: &[u8]) -> Result<RequestEnvelope> {
             })
         }
         fb::RequestBody::ClusterInfo => Request::ClusterInfo,
+        fb::RequestBody::ReplicaWrite => {
+            let t = required(root.body_as_replica_write(), "body")?;
+            Request::ReplicaWrite {
+                table: decode_table_ref(t.table())?,
+                key: required(t.key(), "key")?.bytes().to_vec(),
+                row: required(t.row(), "row")?.bytes().to_vec(),
+            }
+        }
+        fb::RequestBody::ReplicaRead => {
+            let t = required(root.body_as_replica_read(), "body")?;
+            Request::ReplicaRead {
+                table: decode_table_ref(t.table())?,
+                key: required(t.key(), "key")?.bytes().to_vec(),
+                digest_only: t.digest_only(),
+            }
+        }
+        fb::RequestBody::GossipSyn => {
+            let t = required(root.body_as_gossip_syn(), "body")?;
+            Request::Gossip { endpoints: decode_endpoints(t.endpoints())? }
+        }
+        fb::RequestBody::SchemaPush => {
+            let t = required(root.body_as_schema_push(), "body")?;
+            Request::SchemaPush { tables: decode_schema(t)? }
+        }
+        fb::RequestBody::NodeStatus => Request::NodeStatus,
         other => return Err(invalid(format!("unknown request type {}", other.0))),
     };
     Ok(RequestEnvelope { header, request })
@@ -578,6 +719,35 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             );
             (fb::ResponseBody::ClusterInfoResult, Some(t.as_union_value()))
         }
+        ResponseBody::Row { row, digest } => {
+            let row = row.as_ref().map(|r| fbb.create_vector(r));
+            let t = fb::RowResult::create(&mut fbb, &fb::RowResultArgs { row, digest: *digest });
+            (fb::ResponseBody::RowResult, Some(t.as_union_value()))
+        }
+        ResponseBody::Gossip(list) => {
+            let list = Some(endpoints(&mut fbb, list));
+            let t = fb::GossipSyn::create(&mut fbb, &fb::GossipSynArgs { endpoints: list });
+            (fb::ResponseBody::GossipSyn, Some(t.as_union_value()))
+        }
+        ResponseBody::Schema(tables) => {
+            let t = schema_push(&mut fbb, tables);
+            (fb::ResponseBody::SchemaPush, Some(t.as_union_value()))
+        }
+        ResponseBody::Nodes(nodes) => {
+            let views: Vec<_> = nodes
+                .iter()
+                .map(|v| {
+                    let e = Some(endpoint(&mut fbb, &v.endpoint));
+                    fb::NodeView::create(
+                        &mut fbb,
+                        &fb::NodeViewArgs { endpoint: e, up: v.up, phi: v.phi, tokens: v.tokens },
+                    )
+                })
+                .collect();
+            let nodes = Some(fbb.create_vector(&views));
+            let t = fb::NodeStates::create(&mut fbb, &fb::NodeStatesArgs { nodes });
+            (fb::ResponseBody::NodeStates, Some(t.as_union_value()))
+        }
     };
     let warnings = if response.warnings.is_empty() {
         None
@@ -693,6 +863,30 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response> {
                     .collect(),
             })
         }
+        fb::ResponseBody::RowResult => {
+            let t = required(root.body_as_row_result(), "body")?;
+            ResponseBody::Row { row: t.row().map(|r| r.bytes().to_vec()), digest: t.digest() }
+        }
+        fb::ResponseBody::GossipSyn => {
+            let t = required(root.body_as_gossip_syn(), "body")?;
+            ResponseBody::Gossip(decode_endpoints(t.endpoints())?)
+        }
+        fb::ResponseBody::SchemaPush => {
+            ResponseBody::Schema(decode_schema(required(root.body_as_schema_push(), "body")?)?)
+        }
+        fb::ResponseBody::NodeStates => {
+            let t = required(root.body_as_node_states(), "body")?;
+            let mut nodes = Vec::new();
+            for v in t.nodes().iter().flatten() {
+                nodes.push(NodeView {
+                    endpoint: decode_endpoint(required(v.endpoint(), "endpoint")?)?,
+                    up: v.up(),
+                    phi: v.phi(),
+                    tokens: v.tokens(),
+                });
+            }
+            ResponseBody::Nodes(nodes)
+        }
         other => return Err(invalid(format!("unknown response type {}", other.0))),
     };
     Ok(Response {
@@ -802,7 +996,51 @@ mod tests {
                 page_token: None,
             }),
             Request::ClusterInfo,
+            Request::ReplicaWrite {
+                table: TableRef { name: "t".into(), created_micros: 5 },
+                key: vec![1, 2],
+                row: vec![3],
+            },
+            Request::ReplicaRead {
+                table: TableRef { name: "t".into(), created_micros: 5 },
+                key: vec![1],
+                digest_only: true,
+            },
+            Request::Gossip { endpoints: vec![sample_endpoint()] },
+            Request::SchemaPush { tables: vec![(sample_table(), true), (sample_table(), false)] },
+            Request::NodeStatus,
         ]
+    }
+
+    fn sample_endpoint() -> Endpoint {
+        Endpoint {
+            node_id: 3,
+            address: "127.0.0.2:7400".into(),
+            internode: "127.0.0.2:7470".into(),
+            generation: 9,
+            version: 10,
+            status: MemberStatus::Leaving,
+            shards: 2,
+            vnodes: 16,
+            schema_version: 77,
+            load_bytes: 1 << 30,
+            http: "127.0.0.2:7480".into(),
+        }
+    }
+
+    fn sample_table() -> TableDescription {
+        TableDescription {
+            spec: TableSpec {
+                name: "t".into(),
+                partition_key: KeyAttribute { name: "pk".into(), key_type: KeyType::S },
+                sort_key: None,
+                replication_factor: 3,
+                compaction: Compaction::SizeTiered,
+                default_ttl_secs: 0,
+            },
+            id: 4,
+            created_micros: 8,
+        }
     }
 
     #[test]
@@ -862,6 +1100,16 @@ mod tests {
                 sharding_ignore_msb: 12,
                 ring: vec![(1, "127.0.0.1:7400".into())],
             }),
+            ResponseBody::Row { row: Some(vec![1, 2]), digest: 9 },
+            ResponseBody::Row { row: None, digest: 0 },
+            ResponseBody::Gossip(vec![sample_endpoint()]),
+            ResponseBody::Schema(vec![(sample_table(), true)]),
+            ResponseBody::Nodes(vec![NodeView {
+                endpoint: sample_endpoint(),
+                up: true,
+                phi: 0.5,
+                tokens: 16,
+            }]),
         ];
         for body in bodies {
             let response = Response {

@@ -294,6 +294,127 @@ pub enum Request {
     Scan(ScanRequest),
     /// The node's shard map and ring.
     ClusterInfo,
+    /// Internode: merge a row into this replica.
+    ReplicaWrite {
+        /// Which table.
+        table: TableRef,
+        /// Encoded item key.
+        key: Vec<u8>,
+        /// Encoded row (cells with timestamps).
+        row: Vec<u8>,
+    },
+    /// Internode: this replica's raw row for a key.
+    ReplicaRead {
+        /// Which table.
+        table: TableRef,
+        /// Encoded item key.
+        key: Vec<u8>,
+        /// Only the digest, not the row.
+        digest_only: bool,
+    },
+    /// Internode: a gossip round; the answer is the receiver's view.
+    Gossip {
+        /// The sender's view of every endpoint.
+        endpoints: Vec<Endpoint>,
+    },
+    /// Internode: the sender's schema; the answer is the receiver's, after merging.
+    SchemaPush {
+        /// Tables and whether each is dropped.
+        tables: Vec<(TableDescription, bool)>,
+    },
+    /// The node's view of the cluster.
+    NodeStatus,
+}
+
+/// A table named across nodes (local ids differ between nodes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableRef {
+    /// Table name.
+    pub name: String,
+    /// Its creation time, which tells a re-created table from the old one.
+    pub created_micros: u64,
+}
+
+/// Where a node is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MemberStatus {
+    /// Starting, not serving yet.
+    Joining,
+    /// Serving.
+    #[default]
+    Normal,
+    /// Shutting down.
+    Leaving,
+}
+
+impl MemberStatus {
+    /// Wire code.
+    pub fn code(self) -> u8 {
+        match self {
+            MemberStatus::Joining => 0,
+            MemberStatus::Normal => 1,
+            MemberStatus::Leaving => 2,
+        }
+    }
+
+    /// From a wire code.
+    pub fn from_code(code: u8) -> Option<MemberStatus> {
+        match code {
+            0 => Some(MemberStatus::Joining),
+            1 => Some(MemberStatus::Normal),
+            2 => Some(MemberStatus::Leaving),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::Joining => "joining",
+            MemberStatus::Normal => "normal",
+            MemberStatus::Leaving => "leaving",
+        }
+    }
+}
+
+/// One node's gossip state: versioned by (generation, version); the higher pair wins.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Node id.
+    pub node_id: u64,
+    /// Native-protocol address.
+    pub address: String,
+    /// Internode address.
+    pub internode: String,
+    /// Changes at each start of the node (its start time in µs).
+    pub generation: u64,
+    /// Heartbeat version: grows while the node runs.
+    pub version: u64,
+    /// Life-cycle state.
+    pub status: MemberStatus,
+    /// Shards (cores) of the node.
+    pub shards: u32,
+    /// Vnodes of the node on the ring.
+    pub vnodes: u32,
+    /// Digest of the node's schema (tables and drops).
+    pub schema_version: u64,
+    /// Bytes stored (memtables and SSTables).
+    pub load_bytes: u64,
+    /// HTTP (health, metrics) address.
+    pub http: String,
+}
+
+/// How a node sees another.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeView {
+    /// Its gossip state.
+    pub endpoint: Endpoint,
+    /// Judged alive by the failure detector.
+    pub up: bool,
+    /// The detector's suspicion level.
+    pub phi: f64,
+    /// Vnode tokens it owns.
+    pub tokens: u32,
 }
 
 impl Request {
@@ -313,6 +434,11 @@ impl Request {
             Request::Query(_) => "query",
             Request::Scan(_) => "scan",
             Request::ClusterInfo => "cluster_info",
+            Request::ReplicaWrite { .. } => "replica_write",
+            Request::ReplicaRead { .. } => "replica_read",
+            Request::Gossip { .. } => "gossip",
+            Request::SchemaPush { .. } => "schema_push",
+            Request::NodeStatus => "node_status",
         }
     }
 
@@ -327,7 +453,12 @@ impl Request {
             | Request::BatchGet { .. }
             | Request::Query(_)
             | Request::Scan(_)
-            | Request::ClusterInfo => true,
+            | Request::ClusterInfo
+            | Request::ReplicaWrite { .. }
+            | Request::ReplicaRead { .. }
+            | Request::Gossip { .. }
+            | Request::SchemaPush { .. }
+            | Request::NodeStatus => true,
             Request::PutItem { condition: None, .. }
             | Request::DeleteItem { condition: None, .. }
             | Request::BatchWrite { .. } => header.timestamp_micros != 0,
@@ -444,7 +575,7 @@ pub struct ClusterInfo {
 }
 
 /// What a response carries besides its status.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum ResponseBody {
     /// Nothing.
     #[default]
@@ -461,10 +592,23 @@ pub enum ResponseBody {
     Page(Page),
     /// Shard map and ring.
     ClusterInfo(ClusterInfo),
+    /// A replica's raw row (encoded) and its digest.
+    Row {
+        /// The row, if the replica has one.
+        row: Option<Vec<u8>>,
+        /// Digest of the row (0 for none).
+        digest: u64,
+    },
+    /// The receiver's gossip view.
+    Gossip(Vec<Endpoint>),
+    /// The receiver's schema.
+    Schema(Vec<(TableDescription, bool)>),
+    /// The node's view of every node.
+    Nodes(Vec<NodeView>),
 }
 
 /// A response.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Response {
     /// Outcome.
     pub status: Status,

@@ -1,6 +1,8 @@
 //! The HTTP endpoint (shard 0): `GET /health` (200 once every shard serves, 503 before)
 //! and `GET /metrics` (Prometheus text). One request per connection; requests are bounded
-//! to 8 KiB of headers.
+//! to 8 KiB of headers. With `cluster.fault_injection` on (tests only), `POST
+//! /debug/faults/drop?peer=ADDR&on=1|0`, `/debug/faults/delay?peer=ADDR&ms=N` and
+//! `/debug/faults/clear` drop or delay this node's messages to a peer's internode address.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -56,8 +58,48 @@ async fn handle(shard: &Shard, mut stream: TcpStream) {
     let text = String::from_utf8_lossy(&request);
     let mut words = text.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let param = |name: &str| {
+        query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+    };
     let _ = match (method, path) {
+        ("POST", hook) if hook.starts_with("/debug/faults/") => {
+            if !shard.node.settings.fault_injection {
+                respond(
+                    &mut stream,
+                    "403 Forbidden",
+                    "text/plain",
+                    "fault injection is off (cluster.fault_injection)\n",
+                )
+                .await
+            } else {
+                let faults = &shard.node.faults;
+                match (hook, param("peer")) {
+                    ("/debug/faults/drop", Some(peer)) => {
+                        faults.set_drop(&peer, param("on").as_deref() != Some("0"));
+                        respond(&mut stream, "200 OK", "text/plain", "ok\n").await
+                    }
+                    ("/debug/faults/delay", Some(peer)) => {
+                        let ms = param("ms").and_then(|m| m.parse().ok()).unwrap_or(0);
+                        faults.set_delay(&peer, ms);
+                        respond(&mut stream, "200 OK", "text/plain", "ok\n").await
+                    }
+                    ("/debug/faults/clear", _) => {
+                        faults.clear();
+                        respond(&mut stream, "200 OK", "text/plain", "ok\n").await
+                    }
+                    _ => {
+                        respond(
+                            &mut stream,
+                            "400 Bad Request",
+                            "text/plain",
+                            "use drop?peer=ADDR&on=1, delay?peer=ADDR&ms=N or clear\n",
+                        )
+                        .await
+                    }
+                }
+            }
+        }
         ("GET", "/health") => {
             if shard.node.is_ready() && !shard.node.stopping() {
                 respond(&mut stream, "200 OK", "text/plain", "ok\n").await

@@ -15,13 +15,17 @@
 pub mod catalog;
 pub mod conn;
 pub mod error;
+pub mod hints;
 pub mod http;
 pub mod keys;
+pub mod membership;
 pub mod mesh;
 pub mod metrics;
 pub mod node;
 pub mod ops;
+pub mod peers;
 pub mod range;
+pub mod replicas;
 pub mod router;
 pub mod schema;
 pub mod shard;

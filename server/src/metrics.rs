@@ -53,6 +53,14 @@ pub struct ShardMetrics {
     pub connections: AtomicU64,
     /// Frames refused (malformed, oversized, bad checksum).
     pub bad_frames: AtomicU64,
+    /// Hints stored for replicas that were down or slow.
+    pub hints_stored: AtomicU64,
+    /// Hints delivered to replicas that came back.
+    pub hints_replayed: AtomicU64,
+    /// Stale replicas written back by read repair.
+    pub read_repairs: AtomicU64,
+    /// Requests refused because too few replicas were alive.
+    pub unavailable: AtomicU64,
     /// Engine gauges, copied from the engine once a second.
     pub memtable_bytes: AtomicU64,
     /// SSTables of all tables.
@@ -152,6 +160,34 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
         "Frames refused: malformed, oversized or corrupt.",
         "counter",
         &|s| s.bad_frames.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_hints_stored_total",
+        "Hints stored for down or slow replicas.",
+        "counter",
+        &|s| s.hints_stored.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_hints_replayed_total",
+        "Hints delivered to replicas that came back.",
+        "counter",
+        &|s| s.hints_replayed.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_read_repairs_total",
+        "Stale replicas repaired on reads.",
+        "counter",
+        &|s| s.read_repairs.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_unavailable_total",
+        "Requests refused for lack of live replicas.",
+        "counter",
+        &|s| s.unavailable.load(Relaxed),
     );
     counter(&mut out, "shoal_memtable_bytes", "Bytes in memtables.", "gauge", &|s| {
         s.memtable_bytes.load(Relaxed)

@@ -24,19 +24,22 @@ use std::time::Duration;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 
-use shoal_cluster::{node_id_from_address, Member, Ring};
+use shoal_cluster::node_id_from_address;
 use shoal_engine::clock::Clock;
 use shoal_engine::io::Disk;
 use shoal_engine::runtime::{run_on_new_executor_with, sleep, spawn, Queue};
 use shoal_engine::Engine;
-use shoal_net::{Compaction, Consistency};
+use shoal_net::{Compaction, Consistency, Endpoint, MemberStatus};
 use shoal_tuning::{CompactionChoice, ConsistencyLevel, NodeConfig};
 
 use crate::conn;
 use crate::error::ServerError;
+use crate::hints;
 use crate::http;
+use crate::membership::{ClusterView, Membership};
 use crate::mesh::{Mesh, MeshMessage, CHANNEL_CAPACITY};
 use crate::metrics::ShardMetrics;
+use crate::peers::Faults;
 use crate::router;
 use crate::schema;
 use crate::shard::{NodeContext, Settings, Shard};
@@ -82,6 +85,13 @@ pub fn settings(config: &NodeConfig) -> Result<Settings, ServerError> {
         },
         vnodes: config.node.vnodes,
         seeds: config.node.seeds.clone(),
+        internode: config.internode_addr(),
+        gossip_interval_ms: config.cluster.gossip_interval_ms,
+        phi_threshold: config.cluster.phi_threshold,
+        hint_window: Duration::from_secs(config.cluster.hint_window_secs),
+        read_repair_chance: config.cluster.read_repair_chance,
+        internode_timeout: Duration::from_millis(config.cluster.internode_timeout_ms),
+        fault_injection: config.cluster.fault_injection,
     })
 }
 
@@ -176,18 +186,36 @@ impl RunningNode {
     }
 }
 
+/// This node's gossip state at start-up (`generation`: the start time in µs, so a restart
+/// is always newer).
+fn own_endpoint(settings: &Settings, generation: u64) -> Endpoint {
+    Endpoint {
+        node_id: settings.node_id,
+        address: settings.listen.to_string(),
+        internode: settings.internode.to_string(),
+        generation,
+        version: 0,
+        status: MemberStatus::Normal,
+        shards: u32::try_from(settings.shard_addrs.len()).unwrap_or(1),
+        vnodes: settings.vnodes,
+        schema_version: 0,
+        load_bytes: 0,
+        http: settings.http.to_string(),
+    }
+}
+
 /// Starts every shard; returns once they run (not necessarily ready).
 ///
 /// # Errors
 /// Thread creation.
 pub fn start(settings: Settings) -> Result<RunningNode, ServerError> {
     let count = settings.shard_addrs.len();
-    let me = Member { id: settings.node_id, address: settings.listen.to_string() };
-    let ring = Ring::new(vec![me], settings.vnodes);
+    let view = ClusterView::single(own_endpoint(&settings, 0));
     let context = Arc::new(NodeContext {
         metrics: (0..count).map(|_| Arc::new(ShardMetrics::default())).collect(),
         settings,
-        ring,
+        view: std::sync::RwLock::new(Arc::new(view)),
+        faults: Arc::new(Faults::default()),
         stop: AtomicBool::new(false),
         ready: AtomicUsize::new(0),
         connections: AtomicUsize::new(0),
@@ -283,7 +311,23 @@ async fn shard_main(
         });
     }
 
+    if !shard.engine.tables().contains(&hints::HINTS_TABLE_ID) {
+        shard
+            .engine
+            .create_table(hints::HINTS_TABLE_ID, shoal_engine::TableOptions::default())
+            .await
+            .map_err(|e| {
+                ServerError::Shard(format!("shard {id}: cannot create the hints table: {e}"))
+            })?;
+    }
     if id == 0 {
+        let generation = shard.engine.clock().now_micros();
+        let membership = Rc::new(Membership::new(
+            own_endpoint(&node.settings, generation),
+            node.settings.gossip_interval_ms,
+            node.settings.phi_threshold,
+        ));
+        *shard.membership.borrow_mut() = Some(membership);
         schema::bootstrap(&shard).await.map_err(|e| {
             ServerError::Shard(format!("shard 0: cannot load the schema: {}", e.message))
         })?;
@@ -309,8 +353,17 @@ async fn shard_main(
         .copied()
         .ok_or_else(|| ServerError::Shard(format!("shard {id} has no address")))?;
     let own = bind("shard port", own_addr)?;
+    let internode = bind("internode", node.settings.internode)?;
     spawn(Queue::Foreground, conn::accept_loop(shard.clone(), main));
     spawn(Queue::Foreground, conn::accept_loop(shard.clone(), own));
+    spawn(Queue::Foreground, conn::accept_loop(shard.clone(), internode));
+    spawn(Queue::Foreground, hints::replay_loop(shard.clone()));
+    let membership = shard.membership.borrow().clone();
+    if let Some(membership) = membership {
+        membership.set_schema_version(schema::schema_version_of(&shard));
+        membership.publish(&shard);
+        spawn(Queue::Foreground, membership.run(shard.clone()));
+    }
     if id == 0 {
         let listener = bind("http", node.settings.http)?;
         spawn(Queue::Foreground, http::serve(shard.clone(), listener));
@@ -325,6 +378,12 @@ async fn shard_main(
         sleep(Duration::from_millis(20)).await;
     }
     node.ready.fetch_sub(1, Ordering::AcqRel);
+    let membership = shard.membership.borrow().clone();
+    if let Some(membership) = membership {
+        // Tell peers at once, so they stop sending here before the failure detector would.
+        membership.set_status(MemberStatus::Leaving);
+        membership.gossip_once(&shard).await;
+    }
     let flushed = engine.flush().await;
     if let Err(e) = &flushed {
         tracing::warn!(shard = id, error = %e, "flush at shutdown failed; the commit log keeps the writes");

@@ -19,6 +19,11 @@ use shoal_net::{
 use shoal_types::{ItemKey, Row, Value};
 
 use crate::keys::{is_key_attribute, item_key, key_item};
+use std::rc::Rc;
+
+use shoal_net::Consistency;
+
+use crate::replicas;
 use crate::shard::Shard;
 
 /// A failed operation: the status and message the client sees.
@@ -165,23 +170,51 @@ fn check_item_size(shard: &Shard, item: &Item) -> OpResult<()> {
     Ok(())
 }
 
-async fn current(shard: &Shard, table: &TableDescription, key: &ItemKey) -> OpResult<Option<Item>> {
-    Ok(shard.engine.get(table.id, key).await?)
+/// The item as a read at `cl` sees it (replicas compared and repaired).
+async fn current(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    cl: Consistency,
+) -> OpResult<Option<Item>> {
+    let row = replicas::read(shard, table, key, cl).await?;
+    let now_ms = shard.engine.clock().now_ms();
+    Ok(row.and_then(|r| r.into_live_attributes(now_ms)))
+}
+
+/// Writes `row` here (the primary replica) and to the other replicas at `cl`.
+async fn write(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    row: Row,
+    cl: Consistency,
+) -> OpResult<()> {
+    let replicas = replicas::replicas(shard, table, key.token);
+    let need = replicas::required(shard, cl, replicas.len());
+    replicas::check_available(shard, &replicas, need, cl)?;
+    // Normally this node is the primary; a batch or a changing view may run a write on a
+    // node that holds no replica, which then only coordinates.
+    if replicas.iter().any(|r| r.is_me) {
+        shard.engine.write(table.id, key, row.clone()).await?;
+    }
+    replicas::replicate(shard, table, key, &row, cl).await
 }
 
 /// GET.
 pub async fn get(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     table: &TableDescription,
     key: &Item,
     projection: Option<&str>,
     placeholders: &Placeholders,
+    cl: Consistency,
 ) -> OpResult<Response> {
     let mut exprs = Expressions::new(placeholders);
     let paths = exprs.projection(projection)?;
     exprs.finish()?;
     let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
-    let item = current(shard, table, &key).await?;
+    let item = current(shard, table, &key, cl).await?;
     Ok(Response::ok(ResponseBody::Item(item.map(|i| projected(&paths, i)))))
 }
 
@@ -197,11 +230,13 @@ pub struct WriteOptions<'a> {
     pub return_values: ReturnValues,
     /// Client-chosen timestamp (0 = the shard's clock).
     pub timestamp_micros: u64,
+    /// Consistency of the write (and of the read a condition needs).
+    pub consistency: Consistency,
 }
 
 /// PUT.
 pub async fn put(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     table: &TableDescription,
     item: Item,
     options: WriteOptions<'_>,
@@ -214,7 +249,8 @@ pub async fn put(
     let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
     let encoded = key.encode();
     let _guard = if needs_read { Some(shard.lock_key(&encoded).await) } else { None };
-    let old = if needs_read { current(shard, table, &key).await? } else { None };
+    let old =
+        if needs_read { current(shard, table, &key, options.consistency).await? } else { None };
     if !condition_holds(&condition, old.as_ref())? {
         return Err(condition_failed());
     }
@@ -225,13 +261,13 @@ pub async fn put(
         ReturnValues::AllNew => Some(item.clone()),
         ReturnValues::None => None,
     };
-    shard.engine.write(table.id, &key, Row::put_item(ts, item, expires)).await?;
+    write(shard, table, &key, Row::put_item(ts, item, expires), options.consistency).await?;
     Ok(Response::ok(ResponseBody::Item(returned)))
 }
 
 /// DELETE.
 pub async fn delete(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     table: &TableDescription,
     key: &Item,
     options: WriteOptions<'_>,
@@ -243,19 +279,20 @@ pub async fn delete(
     let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
     let encoded = key.encode();
     let _guard = if needs_read { Some(shard.lock_key(&encoded).await) } else { None };
-    let old = if needs_read { current(shard, table, &key).await? } else { None };
+    let old =
+        if needs_read { current(shard, table, &key, options.consistency).await? } else { None };
     if !condition_holds(&condition, old.as_ref())? {
         return Err(condition_failed());
     }
     let ts = shard.timestamp(options.timestamp_micros);
-    shard.engine.write(table.id, &key, Row::delete_item(ts)).await?;
+    write(shard, table, &key, Row::delete_item(ts), options.consistency).await?;
     let returned = if options.return_values == ReturnValues::AllOld { old } else { None };
     Ok(Response::ok(ResponseBody::Item(returned)))
 }
 
 /// UPDATE: read, check the condition, apply the update, write the attributes that changed.
 pub async fn update(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     table: &TableDescription,
     key: &Item,
     update_text: &str,
@@ -276,7 +313,7 @@ pub async fn update(
     let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
     let encoded = key.encode();
     let _guard = shard.lock_key(&encoded).await;
-    let old = current(shard, table, &key).await?;
+    let old = current(shard, table, &key, options.consistency).await?;
     if !condition_holds(&condition, old.as_ref())? {
         return Err(condition_failed());
     }
@@ -297,7 +334,7 @@ pub async fn update(
     let mut row = Row::set_attrs(ts, changed, expires);
     row.merge_from(Row::remove_attrs(ts, removed));
     if !row.is_empty() {
-        shard.engine.write(table.id, &key, row).await?;
+        write(shard, table, &key, row, options.consistency).await?;
     }
     let returned = match options.return_values {
         ReturnValues::AllOld => old,
@@ -309,14 +346,15 @@ pub async fn update(
 
 /// One key of a BATCH GET, on its owner.
 pub async fn batch_get_one(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     table: &TableDescription,
     key: &Item,
     paths: &Option<Vec<Path>>,
+    cl: Consistency,
 ) -> ItemStatus {
     let result = async {
         let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
-        current(shard, table, &key).await
+        current(shard, table, &key, cl).await
     }
     .await;
     match result {
@@ -332,10 +370,11 @@ pub async fn batch_get_one(
 
 /// One write of a BATCH WRITE, on its owner.
 pub async fn batch_write_one(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     table: &TableDescription,
     op: WriteOp,
     timestamp_micros: u64,
+    consistency: Consistency,
 ) -> ItemStatus {
     let none = Placeholders::default();
     let options = |ttl_secs| WriteOptions {
@@ -344,6 +383,7 @@ pub async fn batch_write_one(
         ttl_secs,
         return_values: ReturnValues::None,
         timestamp_micros,
+        consistency,
     };
     let result = match op {
         WriteOp::Put { item, ttl_secs } => put(shard, table, item, options(ttl_secs)).await,

@@ -33,6 +33,44 @@ enum Target {
     Here,
     Shard(usize),
     Split,
+    /// Another node (its internode address): the first live replica of a write or query.
+    Node(String),
+}
+
+/// Forwards between nodes at most this many times (views that disagree must not loop).
+const NODE_HOPS_MAX: u8 = 2;
+
+/// Where a write of `token` runs: on this node's owning shard if this node is the first
+/// live replica (the primary: conditions and updates of a key all meet there), else on the
+/// primary's node.
+fn primary_target(shard: &Shard, table_name: &str, token: u64) -> OpResult<Target> {
+    let t = table(shard, table_name)?;
+    let replicas = crate::replicas::replicas(shard, &t, token);
+    let here = Target::Shard(shard_index(token, shard.count));
+    match replicas.iter().find(|r| r.up) {
+        Some(r) if r.is_me => Ok(here),
+        Some(r) => Ok(Target::Node(r.internode.clone())),
+        None => Ok(here), // no live replica: the write fails Unavailable where it runs
+    }
+}
+
+/// A query runs on this node if it holds a live replica of the partition, else on the first
+/// live replica.
+fn query_target(shard: &Shard, t: &TableDescription, token: u64) -> Target {
+    let replicas = crate::replicas::replicas(shard, t, token);
+    let here = Target::Shard(shard_index(token, shard.count));
+    if replicas.iter().any(|r| r.is_me) {
+        return here;
+    }
+    match replicas.iter().find(|r| r.up) {
+        Some(r) => Target::Node(r.internode.clone()),
+        None => here,
+    }
+}
+
+fn token_of_item(shard: &Shard, table_name: &str, item: &shoal_net::Item) -> OpResult<u64> {
+    let t = table(shard, table_name)?;
+    Ok(token(&partition_key(&t.spec, item).map_err(OpError::bad)?))
 }
 
 fn table(shard: &Shard, name: &str) -> OpResult<TableDescription> {
@@ -58,16 +96,37 @@ fn target(shard: &Shard, request: &Request) -> OpResult<Target> {
     Ok(match request {
         Request::CreateTable { .. } | Request::DropTable { .. } => Target::Shard(0),
         Request::DescribeTable { .. } | Request::ListTables | Request::ClusterInfo => Target::Here,
-        Request::GetItem { table, key, .. }
-        | Request::DeleteItem { table, key, .. }
-        | Request::UpdateItem { table, key, .. } => {
+        Request::GetItem { table, key, .. } => Target::Shard(owner_of_item(shard, table, key)?),
+        // Unconditional writes are coordinated where they arrive (the receiving node writes
+        // its own replica, if it has one, and sends the row to the others).
+        Request::DeleteItem { table, key, condition: None, .. } => {
             Target::Shard(owner_of_item(shard, table, key)?)
         }
-        Request::PutItem { table, item, .. } => Target::Shard(owner_of_item(shard, table, item)?),
+        Request::PutItem { table, item, condition: None, .. } => {
+            Target::Shard(owner_of_item(shard, table, item)?)
+        }
+        // Reads before writes (conditions, updates) meet on the key's primary replica, whose
+        // item lock makes them atomic with respect to each other.
+        Request::DeleteItem { table, key, .. } | Request::UpdateItem { table, key, .. } => {
+            primary_target(shard, table, token_of_item(shard, table, key)?)?
+        }
+        Request::PutItem { table, item, .. } => {
+            primary_target(shard, table, token_of_item(shard, table, item)?)?
+        }
         Request::Query(q) => {
             let t = table(shard, &q.table)?;
-            Target::Shard(shard_index(token(&range::query_partition(&t, q)?), shard.count))
+            query_target(shard, &t, token(&range::query_partition(&t, q)?))
         }
+        Request::ReplicaWrite { key, .. } | Request::ReplicaRead { key, .. } => {
+            match shoal_types::ItemKey::decode(key) {
+                Ok(shoal_types::DecodedKey::Item(k)) => {
+                    Target::Shard(shard_index(k.token, shard.count))
+                }
+                _ => return Err(OpError::bad("replica request with a malformed key")),
+            }
+        }
+        Request::Gossip { .. } | Request::SchemaPush { .. } => Target::Shard(0),
+        Request::NodeStatus => Target::Here,
         Request::Scan(s) => Target::Shard(range::scan_shard(s, shard.count)?),
         Request::BatchGet { .. } | Request::BatchWrite { .. } => Target::Split,
     })
@@ -118,6 +177,7 @@ async fn route(shard: &Rc<Shard>, envelope: RequestEnvelope, raw: &[u8]) -> Resp
         Ok(Target::Here) => execute(shard, envelope).await,
         Ok(Target::Shard(s)) if s == shard.id => execute(shard, envelope).await,
         Ok(Target::Shard(s)) => forward(shard, s, raw.to_vec()).await,
+        Ok(Target::Node(address)) => forward_to_node(shard, &address, envelope).await,
         Ok(Target::Split) => {
             split_batch(shard, envelope).await.unwrap_or_else(OpError::into_response)
         }
@@ -136,6 +196,38 @@ async fn forward(shard: &Rc<Shard>, to: usize, body: Vec<u8>) -> Response {
             Response::error(Status::Internal, format!("shard {to} answered badly: {e}"))
         }),
         Err(e) => Response::error(Status::Unavailable, e),
+    }
+}
+
+/// Sends a request to another node (the primary replica) and relays its answer.
+async fn forward_to_node(
+    shard: &Rc<Shard>,
+    address: &str,
+    mut envelope: RequestEnvelope,
+) -> Response {
+    if envelope.header.hops >= NODE_HOPS_MAX {
+        return Response::error(
+            Status::Unavailable,
+            "the request was forwarded between nodes too often (cluster views disagree); retry",
+        );
+    }
+    envelope.header.hops += 1;
+    if envelope.header.coordinator == 0 {
+        envelope.header.coordinator = shard.node.settings.node_id;
+    }
+    let Some(peers) = &shard.peers else {
+        return Response::error(Status::Internal, "no internode connections");
+    };
+    let timeout = shard.node.settings.internode_timeout;
+    match peers.call(address, envelope.header, envelope.request, timeout).await {
+        Ok(response) => response,
+        Err(crate::peers::PeerError::Timeout) => Response::error(
+            Status::Timeout,
+            format!("the primary replica {address} did not answer in time"),
+        ),
+        Err(e) => {
+            Response::error(Status::Unavailable, format!("the primary replica {address} is {e}"))
+        }
     }
 }
 
@@ -198,13 +290,14 @@ fn cluster_info(shard: &Shard) -> ClusterInfo {
         partitioner: PARTITIONER.to_string(),
         sharding: SHARDING.to_string(),
         sharding_ignore_msb: u8::try_from(SHARD_IGNORE_MSB_BITS).unwrap_or(12),
-        ring: shard.node.ring.tokens().map(|(t, m)| (t, m.address.clone())).collect(),
+        ring: shard.node.view().ring.tokens().map(|(t, m)| (t, m.address.clone())).collect(),
     }
 }
 
 /// Executes a request that belongs to this shard.
 async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
     let ts = envelope.header.timestamp_micros;
+    let cl = envelope.header.consistency;
     let result: OpResult<Response> = match envelope.request {
         Request::CreateTable { spec, if_not_exists } => {
             schema::create_table(shard, spec, if_not_exists).await
@@ -219,7 +312,7 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
         Request::ClusterInfo => Ok(Response::ok(ResponseBody::ClusterInfo(cluster_info(shard)))),
         Request::GetItem { table: name, key, projection, placeholders } => {
             match table(shard, &name) {
-                Ok(t) => ops::get(shard, &t, &key, projection.as_deref(), &placeholders).await,
+                Ok(t) => ops::get(shard, &t, &key, projection.as_deref(), &placeholders, cl).await,
                 Err(e) => Err(e),
             }
         }
@@ -238,6 +331,7 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
                     ttl_secs,
                     return_values,
                     timestamp_micros: ts,
+                    consistency: cl,
                 };
                 ops::put(shard, &t, item, options).await
             }
@@ -252,6 +346,7 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
                         ttl_secs: 0,
                         return_values,
                         timestamp_micros: ts,
+                        consistency: cl,
                     };
                     ops::delete(shard, &t, &key, options).await
                 }
@@ -274,6 +369,7 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
                     ttl_secs,
                     return_values,
                     timestamp_micros: ts,
+                    consistency: cl,
                 };
                 ops::update(shard, &t, &key, &update, options).await
             }
@@ -298,7 +394,7 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
                         Ok(paths) => {
                             let mut results = Vec::with_capacity(keys.len());
                             for key in &keys {
-                                results.push(ops::batch_get_one(shard, &t, key, &paths).await);
+                                results.push(ops::batch_get_one(shard, &t, key, &paths, cl).await);
                             }
                             Ok(Response::ok(ResponseBody::Batch(results)))
                         }
@@ -312,14 +408,79 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
             Ok(t) => {
                 let mut results = Vec::with_capacity(writes.len());
                 for op in writes {
-                    results.push(ops::batch_write_one(shard, &t, op, ts).await);
+                    results.push(ops::batch_write_one(shard, &t, op, ts, cl).await);
                 }
                 Ok(Response::ok(ResponseBody::Batch(results)))
             }
             Err(e) => Err(e),
         },
+        Request::ReplicaWrite { table: reference, key, row } => {
+            replica_write(shard, &reference, &key, &row).await
+        }
+        Request::ReplicaRead { table: reference, key, digest_only } => {
+            replica_read(shard, &reference, &key, digest_only).await
+        }
+        Request::Gossip { endpoints } => {
+            let membership = shard.membership.borrow().clone();
+            match membership {
+                Some(m) => Ok(Response::ok(ResponseBody::Gossip(m.on_gossip(shard, &endpoints)))),
+                None => Err(OpError::new(Status::Unavailable, "gossip is not running yet")),
+            }
+        }
+        Request::SchemaPush { tables } => schema::on_push(shard, tables).await,
+        Request::NodeStatus => {
+            Ok(Response::ok(ResponseBody::Nodes(shard.node.view().node_views())))
+        }
     };
     result.unwrap_or_else(OpError::into_response)
+}
+
+fn local_table(shard: &Shard, reference: &shoal_net::TableRef) -> OpResult<TableDescription> {
+    let t = table(shard, &reference.name)?;
+    if t.created_micros != reference.created_micros {
+        return Err(OpError::new(
+            Status::UnknownTable,
+            format!("table {:?} here is another incarnation (schemas disagree)", reference.name),
+        ));
+    }
+    Ok(t)
+}
+
+/// A row from a coordinator: merged into this replica.
+async fn replica_write(
+    shard: &Shard,
+    reference: &shoal_net::TableRef,
+    key: &[u8],
+    row: &[u8],
+) -> OpResult<Response> {
+    let t = local_table(shard, reference)?;
+    let shoal_types::DecodedKey::Item(key) =
+        shoal_types::ItemKey::decode(key).map_err(|e| OpError::bad(e.to_string()))?
+    else {
+        return Err(OpError::bad("replica write to a partition header"));
+    };
+    let row = shoal_types::Row::decode(row).map_err(|e| OpError::bad(e.to_string()))?;
+    shard.engine.write(t.id, &key, row).await?;
+    Ok(Response::ok(ResponseBody::Empty))
+}
+
+/// This replica's raw row, or its digest. Also the debug read of one replica's copy.
+async fn replica_read(
+    shard: &Shard,
+    reference: &shoal_net::TableRef,
+    key: &[u8],
+    digest_only: bool,
+) -> OpResult<Response> {
+    let t = local_table(shard, reference)?;
+    let shoal_types::DecodedKey::Item(key) =
+        shoal_types::ItemKey::decode(key).map_err(|e| OpError::bad(e.to_string()))?
+    else {
+        return Err(OpError::bad("replica read of a partition header"));
+    };
+    let row = shard.engine.get_row(t.id, &key).await?;
+    let bytes = row.as_ref().map(|r| r.to_bytes());
+    let digest = bytes.as_ref().map_or(0, |b| xxhash_rust::xxh3::xxh3_64(b).max(1));
+    Ok(Response::ok(ResponseBody::Row { row: if digest_only { None } else { bytes }, digest }))
 }
 
 /// Splits a batch by owning shard, runs the parts (remote ones concurrently) and puts the

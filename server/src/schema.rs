@@ -57,13 +57,119 @@ pub async fn apply_catalog(shard: &Shard, tables: Vec<TableDescription>) -> OpRe
         }
     }
     for id in existing {
-        let is_system = shard.id == 0 && id == SYSTEM_TABLE_ID;
+        let is_system =
+            (shard.id == 0 && id == SYSTEM_TABLE_ID) || id == crate::hints::HINTS_TABLE_ID;
         if !is_system && !tables.iter().any(|t| t.id == id) {
             shard.engine.drop_table(id).await?;
         }
     }
     *shard.catalog.borrow_mut() = Catalog::new(tables);
+    if let Some(membership) = shard.membership.borrow().as_ref() {
+        membership.set_schema_version(schema_version_of(shard));
+    }
     Ok(())
+}
+
+/// A digest of the live tables (names and creation times), compared through gossip.
+pub fn schema_version_of(shard: &Shard) -> u64 {
+    let mut bytes = Vec::new();
+    for t in shard.catalog.borrow().tables() {
+        bytes.extend_from_slice(t.spec.name.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(&t.created_micros.to_be_bytes());
+    }
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}
+
+/// Merges another node's schema into ours (shard 0): a table we lack, or a newer
+/// incarnation of one (a later creation time), is adopted under a fresh local id; a drop of
+/// the incarnation we hold is applied. Returns whether anything changed.
+pub async fn merge_remote(
+    shard: &Rc<Shard>,
+    remote: Vec<(TableDescription, bool)>,
+) -> OpResult<bool> {
+    let _guard = shard.lock_key(b"\0schema").await;
+    let rows = load_system_table(shard).await?;
+    let mut next_id = rows.iter().map(|(t, _)| t.id).max().unwrap_or(SYSTEM_TABLE_ID) + 1;
+    let mut changed = false;
+    for (theirs, dropped) in remote {
+        let ours = rows.iter().find(|(t, _)| t.spec.name == theirs.spec.name);
+        let adopt = match ours {
+            None => !dropped,
+            Some((t, _)) if theirs.created_micros > t.created_micros => true,
+            Some((t, our_drop)) => {
+                theirs.created_micros == t.created_micros && dropped && !our_drop
+            }
+        };
+        if !adopt {
+            continue;
+        }
+        let mut table = theirs.clone();
+        if let Some((t, _)) = ours.filter(|(t, _)| t.created_micros == theirs.created_micros) {
+            table.id = t.id;
+        } else {
+            table.id = next_id;
+            next_id += 1;
+        }
+        let ts = shard.timestamp(0);
+        let row = Row::put_item(ts, to_row(&table, dropped.then_some(ts)), 0);
+        shard.engine.write(SYSTEM_TABLE_ID, &system_key(&table.spec.name), row).await?;
+        changed = true;
+    }
+    if changed {
+        let live: Vec<TableDescription> = load_system_table(shard)
+            .await?
+            .into_iter()
+            .filter(|(_, dropped)| !dropped)
+            .map(|(t, _)| t)
+            .collect();
+        apply_catalog(shard, live.clone()).await?;
+        broadcast_catalog(shard, &live).await?;
+        tracing::info!(tables = live.len(), "schema merged from a peer");
+    }
+    Ok(changed)
+}
+
+async fn all_rows(shard: &Shard) -> OpResult<Vec<(TableDescription, bool)>> {
+    load_system_table(shard).await
+}
+
+/// A peer's schema push: merge it, answer with ours.
+pub async fn on_push(
+    shard: &Rc<Shard>,
+    tables: Vec<(TableDescription, bool)>,
+) -> OpResult<Response> {
+    merge_remote(shard, tables).await?;
+    Ok(Response::ok(ResponseBody::Schema(all_rows(shard).await?)))
+}
+
+/// Exchanges schemas with `peer` (an internode address): both end up with the union.
+pub async fn exchange_with(shard: &Rc<Shard>, peer: &str) {
+    let Ok(ours) = all_rows(shard).await else { return };
+    let Some(peers) = &shard.peers else { return };
+    let timeout = shard.node.settings.internode_timeout;
+    let request = shoal_net::Request::SchemaPush { tables: ours };
+    if let Ok(response) =
+        peers.call(peer, shoal_net::RequestHeader::default(), request, timeout).await
+    {
+        if let ResponseBody::Schema(theirs) = response.body {
+            if let Err(e) = merge_remote(shard, theirs).await {
+                tracing::warn!(peer, error = %e.message, "cannot merge a peer's schema");
+            }
+        }
+    }
+}
+
+/// After a create or drop: gives the schema to every live peer now, so the change is in
+/// force on every node that is up once it is acknowledged (gossip repairs the others).
+async fn push_to_peers(shard: &Rc<Shard>) {
+    let view = shard.node.view();
+    let me = shard.node.settings.node_id;
+    for (id, endpoint) in &view.endpoints {
+        if *id != me && view.is_up(*id) {
+            exchange_with(shard, &endpoint.internode).await;
+        }
+    }
 }
 
 /// Sends the catalog to every other shard and waits until each applied it.
@@ -131,14 +237,17 @@ pub async fn create_table(
     tables.push(table.clone());
     apply_catalog(shard, tables.clone()).await?;
     broadcast_catalog(shard, &tables).await?;
+    drop(_guard);
+    push_to_peers(shard).await;
     let mut response = Response::ok(ResponseBody::Table(table.clone()));
-    let nodes = shard.node.ring.members().len();
+    let view = shard.node.view();
+    let nodes = view.ring.members().len();
     let rf = usize::from(table.spec.replication_factor);
     if rf > nodes {
         let warning = format!(
             "replication factor {rf} exceeds the {nodes} node(s) in the ring: table {:?} has {} replica(s) until more nodes join",
             table.spec.name,
-            shard.node.ring.effective_replicas(rf)
+            view.ring.effective_replicas(rf)
         );
         tracing::warn!(table = %table.spec.name, "{warning}");
         response.warnings.push(warning);
@@ -163,6 +272,8 @@ pub async fn drop_table(shard: &Rc<Shard>, name: &str, if_exists: bool) -> OpRes
         live_tables(shard).into_iter().filter(|t| t.spec.name != name).collect();
     apply_catalog(shard, tables.clone()).await?;
     broadcast_catalog(shard, &tables).await?;
+    drop(_guard);
+    push_to_peers(shard).await;
     tracing::info!(table = %name, id = table.id, "table dropped");
     Ok(Response::ok(ResponseBody::Table(table)))
 }

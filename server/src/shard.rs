@@ -6,18 +6,20 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use shoal_cluster::Ring;
 use shoal_engine::runtime::{AsyncLock, AsyncLockGuard, Notify};
 use shoal_engine::{Engine, EngineConfig};
 use shoal_net::{Compaction, Consistency};
 
 use crate::catalog::Catalog;
+use crate::membership::{ClusterView, Membership};
 use crate::mesh::Mesh;
 use crate::metrics::ShardMetrics;
+use crate::peers::{Faults, Peers};
 
 /// Lock stripes per shard for read-modify-write operations (conditions, updates).
 pub const LOCK_STRIPES: usize = 256;
@@ -57,16 +59,32 @@ pub struct Settings {
     pub default_compaction: Compaction,
     /// Vnodes of this node on the ring.
     pub vnodes: u32,
-    /// Seed nodes (the cluster issue joins them).
+    /// Seed nodes' internode addresses.
     pub seeds: Vec<String>,
+    /// This node's internode address.
+    pub internode: SocketAddr,
+    /// Milliseconds between gossip rounds.
+    pub gossip_interval_ms: u64,
+    /// Failure-detector threshold.
+    pub phi_threshold: f64,
+    /// Hints older than this are dropped.
+    pub hint_window: Duration,
+    /// Chance that a read at ONE repairs in the background.
+    pub read_repair_chance: f64,
+    /// Deadline of one internode request.
+    pub internode_timeout: Duration,
+    /// Whether the HTTP fault hooks are on.
+    pub fault_injection: bool,
 }
 
 /// What all shards of the node share.
 pub struct NodeContext {
     /// Settings.
     pub settings: Settings,
-    /// The ring (one node until the cluster issue adds membership).
-    pub ring: Ring,
+    /// The cluster as gossip last saw it (shard 0 publishes, every shard reads).
+    pub view: RwLock<Arc<ClusterView>>,
+    /// Test hooks of the internode transport.
+    pub faults: Arc<Faults>,
     /// Metrics of each shard.
     pub metrics: Vec<Arc<ShardMetrics>>,
     /// Set when the node is stopping.
@@ -88,6 +106,16 @@ impl NodeContext {
     /// True when the node is stopping.
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// The current cluster view.
+    pub fn view(&self) -> Arc<ClusterView> {
+        self.view.read().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the cluster view.
+    pub fn publish_view(&self, view: ClusterView) {
+        crate::membership::install(self, view);
     }
 
     /// Records a fatal error and stops the node.
@@ -115,6 +143,10 @@ pub struct Shard {
     pub mesh: Option<Mesh>,
     /// This shard's metrics.
     pub metrics: Arc<ShardMetrics>,
+    /// Connections to other nodes.
+    pub peers: Option<Peers>,
+    /// Gossip (shard 0 only).
+    pub membership: RefCell<Option<Rc<Membership>>>,
     locks: Vec<AsyncLock>,
     hlc: Cell<u64>,
     catalog_ready: Cell<bool>,
@@ -126,6 +158,11 @@ impl Shard {
     pub fn new(id: usize, node: Arc<NodeContext>, engine: Engine, mesh: Option<Mesh>) -> Shard {
         let count = node.settings.shard_addrs.len();
         let metrics = node.metrics.get(id).cloned().unwrap_or_default();
+        let peers = Some(Peers::new(
+            node.settings.listen.ip(),
+            node.faults.clone(),
+            node.settings.frame_bytes_max,
+        ));
         Shard {
             id,
             count,
@@ -134,6 +171,8 @@ impl Shard {
             catalog: RefCell::new(Catalog::default()),
             mesh,
             metrics,
+            peers,
+            membership: RefCell::new(None),
             locks: (0..LOCK_STRIPES).map(|_| AsyncLock::default()).collect(),
             hlc: Cell::new(0),
             catalog_ready: Cell::new(false),

@@ -302,6 +302,18 @@ pub struct ClusterSection {
     /// Phi accrual failure detector: a peer is down once phi exceeds this. Lower detects
     /// failures sooner and misfires more under load. Default 8.0.
     pub phi_threshold: f64,
+    /// Hints (writes kept for a replica that was down) older than this are dropped; repair
+    /// must then fix the replica. Shorter than `engine.tombstone_grace_secs`, so a replay
+    /// never resurrects purged data. Default 10800 (3 h, Cassandra's).
+    pub hint_window_secs: u64,
+    /// Chance that a read at ONE also checks (and repairs) the other replicas in the
+    /// background. Default 0.1.
+    pub read_repair_chance: f64,
+    /// Deadline of one request to another node when the client's allows more. Default 2000.
+    pub internode_timeout_ms: u64,
+    /// Allows the HTTP fault hooks (`/debug/faults`) that drop or delay messages to chosen
+    /// nodes. For tests only. Default false.
+    pub fault_injection: bool,
 }
 
 impl Default for ClusterSection {
@@ -311,6 +323,10 @@ impl Default for ClusterSection {
             default_replication_factor: 3,
             gossip_interval_ms: 1000,
             phi_threshold: 8.0,
+            hint_window_secs: 10_800,
+            read_repair_chance: 0.1,
+            internode_timeout_ms: 2000,
+            fault_injection: false,
         }
     }
 }

@@ -146,6 +146,6 @@ async fn stop(shared: &Shared, active: ActiveSegment) {
     let path = active.path().to_path_buf();
     if let Err(error) = active.close().await {
         // Everything acknowledged was synced before; a failed close loses nothing.
-        eprintln!("warning: closing commit log segment {}: {error}", path.display());
+        tracing::warn!("closing commit log segment {}: {error}", path.display());
     }
 }

@@ -75,10 +75,10 @@ pub(super) async fn replay(
         let later = segments.get(index + 1..).unwrap_or_default();
         if let Some(valid) = first_valid_segment(disk, later).await? {
             let (bad, valid) = (path.display(), valid.display());
-            eprintln!("error: commit log {bad} is bad at offset {offset}, yet {valid} follows");
+            tracing::error!("commit log {bad} is bad at offset {offset}, yet {valid} follows");
             return Err(corruption(path, offset, why, valid));
         }
-        eprintln!("warning: commit log torn tail in {} at offset {offset}", path.display());
+        tracing::warn!("commit log torn tail in {} at offset {offset}", path.display());
         cut_back(disk, path, offset).await?;
         report.torn_tail = Some((path.clone(), offset));
         kept.push((*seq, path.clone(), offset));

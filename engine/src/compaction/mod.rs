@@ -84,7 +84,7 @@ impl Engine {
             let work = self.next_compaction();
             let Some((table, choice)) = work else { return };
             if let Err(error) = worker::compact(self, &table, &choice).await {
-                eprintln!("shoal-engine: compaction of table {} failed: {error}", table.id);
+                tracing::warn!("compaction of table {} failed: {error}", table.id);
                 *self.shared.metrics.last_compaction_error.borrow_mut() = Some(error.to_string());
                 // Try again after the next flush rather than spinning on a failing disk.
                 return;

@@ -485,10 +485,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for ReturnValues {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 13;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 18;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 14] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 19] = [
   RequestBody::NONE,
   RequestBody::CreateTable,
   RequestBody::DescribeTable,
@@ -503,6 +503,11 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 14] = [
   RequestBody::Query,
   RequestBody::Scan,
   RequestBody::ClusterInfo,
+  RequestBody::ReplicaWrite,
+  RequestBody::ReplicaRead,
+  RequestBody::GossipSyn,
+  RequestBody::SchemaPush,
+  RequestBody::NodeStatus,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -524,9 +529,14 @@ impl RequestBody {
   pub const Query: Self = Self(11);
   pub const Scan: Self = Self(12);
   pub const ClusterInfo: Self = Self(13);
+  pub const ReplicaWrite: Self = Self(14);
+  pub const ReplicaRead: Self = Self(15);
+  pub const GossipSyn: Self = Self(16);
+  pub const SchemaPush: Self = Self(17);
+  pub const NodeStatus: Self = Self(18);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 13;
+  pub const ENUM_MAX: u8 = 18;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateTable,
@@ -542,6 +552,11 @@ impl RequestBody {
     Self::Query,
     Self::Scan,
     Self::ClusterInfo,
+    Self::ReplicaWrite,
+    Self::ReplicaRead,
+    Self::GossipSyn,
+    Self::SchemaPush,
+    Self::NodeStatus,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -560,6 +575,11 @@ impl RequestBody {
       Self::Query => Some("Query"),
       Self::Scan => Some("Scan"),
       Self::ClusterInfo => Some("ClusterInfo"),
+      Self::ReplicaWrite => Some("ReplicaWrite"),
+      Self::ReplicaRead => Some("ReplicaRead"),
+      Self::GossipSyn => Some("GossipSyn"),
+      Self::SchemaPush => Some("SchemaPush"),
+      Self::NodeStatus => Some("NodeStatus"),
       _ => None,
     }
   }
@@ -619,10 +639,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 6;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 10;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 7] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 11] = [
   ResponseBody::NONE,
   ResponseBody::TableDescription,
   ResponseBody::TableList,
@@ -630,6 +650,10 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 7] = [
   ResponseBody::BatchResult,
   ResponseBody::Page,
   ResponseBody::ClusterInfoResult,
+  ResponseBody::RowResult,
+  ResponseBody::GossipSyn,
+  ResponseBody::SchemaPush,
+  ResponseBody::NodeStates,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -644,9 +668,13 @@ impl ResponseBody {
   pub const BatchResult: Self = Self(4);
   pub const Page: Self = Self(5);
   pub const ClusterInfoResult: Self = Self(6);
+  pub const RowResult: Self = Self(7);
+  pub const GossipSyn: Self = Self(8);
+  pub const SchemaPush: Self = Self(9);
+  pub const NodeStates: Self = Self(10);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 6;
+  pub const ENUM_MAX: u8 = 10;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::TableDescription,
@@ -655,6 +683,10 @@ impl ResponseBody {
     Self::BatchResult,
     Self::Page,
     Self::ClusterInfoResult,
+    Self::RowResult,
+    Self::GossipSyn,
+    Self::SchemaPush,
+    Self::NodeStates,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -666,6 +698,10 @@ impl ResponseBody {
       Self::BatchResult => Some("BatchResult"),
       Self::Page => Some("Page"),
       Self::ClusterInfoResult => Some("ClusterInfoResult"),
+      Self::RowResult => Some("RowResult"),
+      Self::GossipSyn => Some("GossipSyn"),
+      Self::SchemaPush => Some("SchemaPush"),
+      Self::NodeStates => Some("NodeStates"),
       _ => None,
     }
   }
@@ -3404,6 +3440,940 @@ impl ::core::fmt::Debug for ClusterInfo<'_> {
       ds.finish()
   }
 }
+pub enum TableRefOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Names a table across nodes: local ids differ between nodes, names and creation
+/// times do not.
+pub struct TableRef<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TableRef<'a> {
+  type Inner = TableRef<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TableRef<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_CREATED_MICROS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TableRef { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args TableRefArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<TableRef<'bldr>> {
+    let mut builder = TableRefBuilder::new(_fbb);
+    builder.add_created_micros(args.created_micros);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TableRef::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn created_micros(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(TableRef::VT_CREATED_MICROS, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for TableRef<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u64>("created_micros", Self::VT_CREATED_MICROS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TableRefArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub created_micros: u64,
+}
+impl<'a> Default for TableRefArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    TableRefArgs {
+      name: None,
+      created_micros: 0,
+    }
+  }
+}
+
+pub struct TableRefBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TableRefBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TableRef::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_created_micros(&mut self, created_micros: u64) {
+    self.fbb_.push_slot::<u64>(TableRef::VT_CREATED_MICROS, created_micros, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TableRefBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TableRefBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TableRef<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TableRef<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TableRef");
+      ds.field("name", &self.name());
+      ds.field("created_micros", &self.created_micros());
+      ds.finish()
+  }
+}
+pub enum ReplicaWriteOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Merge a row (engine encoding, with its timestamps) into a replica.
+pub struct ReplicaWrite<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ReplicaWrite<'a> {
+  type Inner = ReplicaWrite<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ReplicaWrite<'a> {
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 4;
+  pub const VT_KEY: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ROW: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ReplicaWrite { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ReplicaWriteArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ReplicaWrite<'bldr>> {
+    let mut builder = ReplicaWriteBuilder::new(_fbb);
+    if let Some(x) = args.row { builder.add_row(x); }
+    if let Some(x) = args.key { builder.add_key(x); }
+    if let Some(x) = args.table { builder.add_table(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn table(&self) -> Option<TableRef<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<TableRef>>(ReplicaWrite::VT_TABLE, None)}
+  }
+  #[inline]
+  pub fn key(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(ReplicaWrite::VT_KEY, None)}
+  }
+  #[inline]
+  pub fn row(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(ReplicaWrite::VT_ROW, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ReplicaWrite<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<TableRef>>("table", Self::VT_TABLE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("key", Self::VT_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("row", Self::VT_ROW, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ReplicaWriteArgs<'a> {
+    pub table: Option<::flatbuffers::WIPOffset<TableRef<'a>>>,
+    pub key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub row: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for ReplicaWriteArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ReplicaWriteArgs {
+      table: None,
+      key: None,
+      row: None,
+    }
+  }
+}
+
+pub struct ReplicaWriteBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ReplicaWriteBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<TableRef<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<TableRef>>(ReplicaWrite::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn add_key(&mut self, key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReplicaWrite::VT_KEY, key);
+  }
+  #[inline]
+  pub fn add_row(&mut self, row: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReplicaWrite::VT_ROW, row);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ReplicaWriteBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ReplicaWriteBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ReplicaWrite<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ReplicaWrite<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ReplicaWrite");
+      ds.field("table", &self.table());
+      ds.field("key", &self.key());
+      ds.field("row", &self.row());
+      ds.finish()
+  }
+}
+pub enum ReplicaReadOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Read a replica's raw row (or only its digest) for a key.
+pub struct ReplicaRead<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ReplicaRead<'a> {
+  type Inner = ReplicaRead<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ReplicaRead<'a> {
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 4;
+  pub const VT_KEY: ::flatbuffers::VOffsetT = 6;
+  pub const VT_DIGEST_ONLY: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ReplicaRead { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ReplicaReadArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ReplicaRead<'bldr>> {
+    let mut builder = ReplicaReadBuilder::new(_fbb);
+    if let Some(x) = args.key { builder.add_key(x); }
+    if let Some(x) = args.table { builder.add_table(x); }
+    builder.add_digest_only(args.digest_only);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn table(&self) -> Option<TableRef<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<TableRef>>(ReplicaRead::VT_TABLE, None)}
+  }
+  #[inline]
+  pub fn key(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(ReplicaRead::VT_KEY, None)}
+  }
+  #[inline]
+  pub fn digest_only(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(ReplicaRead::VT_DIGEST_ONLY, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ReplicaRead<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<TableRef>>("table", Self::VT_TABLE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("key", Self::VT_KEY, false)?
+     .visit_field::<bool>("digest_only", Self::VT_DIGEST_ONLY, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ReplicaReadArgs<'a> {
+    pub table: Option<::flatbuffers::WIPOffset<TableRef<'a>>>,
+    pub key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub digest_only: bool,
+}
+impl<'a> Default for ReplicaReadArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ReplicaReadArgs {
+      table: None,
+      key: None,
+      digest_only: false,
+    }
+  }
+}
+
+pub struct ReplicaReadBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ReplicaReadBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<TableRef<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<TableRef>>(ReplicaRead::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn add_key(&mut self, key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReplicaRead::VT_KEY, key);
+  }
+  #[inline]
+  pub fn add_digest_only(&mut self, digest_only: bool) {
+    self.fbb_.push_slot::<bool>(ReplicaRead::VT_DIGEST_ONLY, digest_only, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ReplicaReadBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ReplicaReadBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ReplicaRead<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ReplicaRead<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ReplicaRead");
+      ds.field("table", &self.table());
+      ds.field("key", &self.key());
+      ds.field("digest_only", &self.digest_only());
+      ds.finish()
+  }
+}
+pub enum EndpointOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// One node's gossip state.
+pub struct Endpoint<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Endpoint<'a> {
+  type Inner = Endpoint<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Endpoint<'a> {
+  pub const VT_NODE_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ADDRESS: ::flatbuffers::VOffsetT = 6;
+  pub const VT_INTERNODE: ::flatbuffers::VOffsetT = 8;
+  pub const VT_GENERATION: ::flatbuffers::VOffsetT = 10;
+  pub const VT_VERSION: ::flatbuffers::VOffsetT = 12;
+  pub const VT_STATUS: ::flatbuffers::VOffsetT = 14;
+  pub const VT_SHARDS: ::flatbuffers::VOffsetT = 16;
+  pub const VT_VNODES: ::flatbuffers::VOffsetT = 18;
+  pub const VT_SCHEMA_VERSION: ::flatbuffers::VOffsetT = 20;
+  pub const VT_LOAD_BYTES: ::flatbuffers::VOffsetT = 22;
+  pub const VT_HTTP: ::flatbuffers::VOffsetT = 24;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Endpoint { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args EndpointArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Endpoint<'bldr>> {
+    let mut builder = EndpointBuilder::new(_fbb);
+    builder.add_load_bytes(args.load_bytes);
+    builder.add_schema_version(args.schema_version);
+    builder.add_version(args.version);
+    builder.add_generation(args.generation);
+    builder.add_node_id(args.node_id);
+    if let Some(x) = args.http { builder.add_http(x); }
+    builder.add_vnodes(args.vnodes);
+    builder.add_shards(args.shards);
+    if let Some(x) = args.internode { builder.add_internode(x); }
+    if let Some(x) = args.address { builder.add_address(x); }
+    builder.add_status(args.status);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn node_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Endpoint::VT_NODE_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn address(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Endpoint::VT_ADDRESS, None)}
+  }
+  #[inline]
+  pub fn internode(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Endpoint::VT_INTERNODE, None)}
+  }
+  #[inline]
+  pub fn generation(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Endpoint::VT_GENERATION, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn version(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Endpoint::VT_VERSION, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn status(&self) -> u8 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u8>(Endpoint::VT_STATUS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn shards(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Endpoint::VT_SHARDS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn vnodes(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Endpoint::VT_VNODES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn schema_version(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Endpoint::VT_SCHEMA_VERSION, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn load_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Endpoint::VT_LOAD_BYTES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn http(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Endpoint::VT_HTTP, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Endpoint<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("node_id", Self::VT_NODE_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("address", Self::VT_ADDRESS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("internode", Self::VT_INTERNODE, false)?
+     .visit_field::<u64>("generation", Self::VT_GENERATION, false)?
+     .visit_field::<u64>("version", Self::VT_VERSION, false)?
+     .visit_field::<u8>("status", Self::VT_STATUS, false)?
+     .visit_field::<u32>("shards", Self::VT_SHARDS, false)?
+     .visit_field::<u32>("vnodes", Self::VT_VNODES, false)?
+     .visit_field::<u64>("schema_version", Self::VT_SCHEMA_VERSION, false)?
+     .visit_field::<u64>("load_bytes", Self::VT_LOAD_BYTES, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("http", Self::VT_HTTP, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct EndpointArgs<'a> {
+    pub node_id: u64,
+    pub address: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub internode: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub generation: u64,
+    pub version: u64,
+    pub status: u8,
+    pub shards: u32,
+    pub vnodes: u32,
+    pub schema_version: u64,
+    pub load_bytes: u64,
+    pub http: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for EndpointArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    EndpointArgs {
+      node_id: 0,
+      address: None,
+      internode: None,
+      generation: 0,
+      version: 0,
+      status: 0,
+      shards: 0,
+      vnodes: 0,
+      schema_version: 0,
+      load_bytes: 0,
+      http: None,
+    }
+  }
+}
+
+pub struct EndpointBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> EndpointBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_node_id(&mut self, node_id: u64) {
+    self.fbb_.push_slot::<u64>(Endpoint::VT_NODE_ID, node_id, 0);
+  }
+  #[inline]
+  pub fn add_address(&mut self, address: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Endpoint::VT_ADDRESS, address);
+  }
+  #[inline]
+  pub fn add_internode(&mut self, internode: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Endpoint::VT_INTERNODE, internode);
+  }
+  #[inline]
+  pub fn add_generation(&mut self, generation: u64) {
+    self.fbb_.push_slot::<u64>(Endpoint::VT_GENERATION, generation, 0);
+  }
+  #[inline]
+  pub fn add_version(&mut self, version: u64) {
+    self.fbb_.push_slot::<u64>(Endpoint::VT_VERSION, version, 0);
+  }
+  #[inline]
+  pub fn add_status(&mut self, status: u8) {
+    self.fbb_.push_slot::<u8>(Endpoint::VT_STATUS, status, 0);
+  }
+  #[inline]
+  pub fn add_shards(&mut self, shards: u32) {
+    self.fbb_.push_slot::<u32>(Endpoint::VT_SHARDS, shards, 0);
+  }
+  #[inline]
+  pub fn add_vnodes(&mut self, vnodes: u32) {
+    self.fbb_.push_slot::<u32>(Endpoint::VT_VNODES, vnodes, 0);
+  }
+  #[inline]
+  pub fn add_schema_version(&mut self, schema_version: u64) {
+    self.fbb_.push_slot::<u64>(Endpoint::VT_SCHEMA_VERSION, schema_version, 0);
+  }
+  #[inline]
+  pub fn add_load_bytes(&mut self, load_bytes: u64) {
+    self.fbb_.push_slot::<u64>(Endpoint::VT_LOAD_BYTES, load_bytes, 0);
+  }
+  #[inline]
+  pub fn add_http(&mut self, http: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Endpoint::VT_HTTP, http);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> EndpointBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    EndpointBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Endpoint<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Endpoint<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Endpoint");
+      ds.field("node_id", &self.node_id());
+      ds.field("address", &self.address());
+      ds.field("internode", &self.internode());
+      ds.field("generation", &self.generation());
+      ds.field("version", &self.version());
+      ds.field("status", &self.status());
+      ds.field("shards", &self.shards());
+      ds.field("vnodes", &self.vnodes());
+      ds.field("schema_version", &self.schema_version());
+      ds.field("load_bytes", &self.load_bytes());
+      ds.field("http", &self.http());
+      ds.finish()
+  }
+}
+pub enum GossipSynOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A gossip round: the sender's view of every endpoint.
+pub struct GossipSyn<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for GossipSyn<'a> {
+  type Inner = GossipSyn<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> GossipSyn<'a> {
+  pub const VT_ENDPOINTS: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    GossipSyn { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args GossipSynArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<GossipSyn<'bldr>> {
+    let mut builder = GossipSynBuilder::new(_fbb);
+    if let Some(x) = args.endpoints { builder.add_endpoints(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn endpoints(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Endpoint<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Endpoint>>>>(GossipSyn::VT_ENDPOINTS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for GossipSyn<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Endpoint>>>>("endpoints", Self::VT_ENDPOINTS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct GossipSynArgs<'a> {
+    pub endpoints: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Endpoint<'a>>>>>,
+}
+impl<'a> Default for GossipSynArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    GossipSynArgs {
+      endpoints: None,
+    }
+  }
+}
+
+pub struct GossipSynBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> GossipSynBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_endpoints(&mut self, endpoints: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Endpoint<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(GossipSyn::VT_ENDPOINTS, endpoints);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> GossipSynBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    GossipSynBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<GossipSyn<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for GossipSyn<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("GossipSyn");
+      ds.field("endpoints", &self.endpoints());
+      ds.finish()
+  }
+}
+pub enum SchemaPushOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Schema exchange: the sender's tables, dropped ones included (so drops spread).
+pub struct SchemaPush<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SchemaPush<'a> {
+  type Inner = SchemaPush<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SchemaPush<'a> {
+  pub const VT_TABLES: ::flatbuffers::VOffsetT = 4;
+  pub const VT_DROPPED: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SchemaPush { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SchemaPushArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<SchemaPush<'bldr>> {
+    let mut builder = SchemaPushBuilder::new(_fbb);
+    if let Some(x) = args.dropped { builder.add_dropped(x); }
+    if let Some(x) = args.tables { builder.add_tables(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn tables(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableDescription<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableDescription>>>>(SchemaPush::VT_TABLES, None)}
+  }
+  #[inline]
+  pub fn dropped(&self) -> Option<::flatbuffers::Vector<'a, bool>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, bool>>>(SchemaPush::VT_DROPPED, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for SchemaPush<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<TableDescription>>>>("tables", Self::VT_TABLES, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, bool>>>("dropped", Self::VT_DROPPED, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SchemaPushArgs<'a> {
+    pub tables: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableDescription<'a>>>>>,
+    pub dropped: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, bool>>>,
+}
+impl<'a> Default for SchemaPushArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SchemaPushArgs {
+      tables: None,
+      dropped: None,
+    }
+  }
+}
+
+pub struct SchemaPushBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SchemaPushBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_tables(&mut self, tables: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<TableDescription<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SchemaPush::VT_TABLES, tables);
+  }
+  #[inline]
+  pub fn add_dropped(&mut self, dropped: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , bool>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SchemaPush::VT_DROPPED, dropped);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SchemaPushBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SchemaPushBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SchemaPush<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SchemaPush<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SchemaPush");
+      ds.field("tables", &self.tables());
+      ds.field("dropped", &self.dropped());
+      ds.finish()
+  }
+}
+pub enum NodeStatusOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// The node's view of the cluster, for `shoal admin status`.
+pub struct NodeStatus<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for NodeStatus<'a> {
+  type Inner = NodeStatus<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> NodeStatus<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    NodeStatus { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args NodeStatusArgs
+  ) -> ::flatbuffers::WIPOffset<NodeStatus<'bldr>> {
+    let mut builder = NodeStatusBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for NodeStatus<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct NodeStatusArgs {
+}
+impl<'a> Default for NodeStatusArgs {
+  #[inline]
+  fn default() -> Self {
+    NodeStatusArgs {
+    }
+  }
+}
+
+pub struct NodeStatusBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> NodeStatusBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> NodeStatusBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    NodeStatusBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<NodeStatus<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for NodeStatus<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("NodeStatus");
+      ds.finish()
+  }
+}
 pub enum RequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -3657,6 +4627,81 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_replica_write(&self) -> Option<ReplicaWrite<'a>> {
+    if self.body_type() == RequestBody::ReplicaWrite {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ReplicaWrite::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_replica_read(&self) -> Option<ReplicaRead<'a>> {
+    if self.body_type() == RequestBody::ReplicaRead {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ReplicaRead::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_gossip_syn(&self) -> Option<GossipSyn<'a>> {
+    if self.body_type() == RequestBody::GossipSyn {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { GossipSyn::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_schema_push(&self) -> Option<SchemaPush<'a>> {
+    if self.body_type() == RequestBody::SchemaPush {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { SchemaPush::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_node_status(&self) -> Option<NodeStatus<'a>> {
+    if self.body_type() == RequestBody::NodeStatus {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { NodeStatus::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -3681,6 +4726,11 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::Query => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Query>>("RequestBody::Query", pos),
           RequestBody::Scan => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Scan>>("RequestBody::Scan", pos),
           RequestBody::ClusterInfo => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ClusterInfo>>("RequestBody::ClusterInfo", pos),
+          RequestBody::ReplicaWrite => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ReplicaWrite>>("RequestBody::ReplicaWrite", pos),
+          RequestBody::ReplicaRead => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ReplicaRead>>("RequestBody::ReplicaRead", pos),
+          RequestBody::GossipSyn => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<GossipSyn>>("RequestBody::GossipSyn", pos),
+          RequestBody::SchemaPush => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SchemaPush>>("RequestBody::SchemaPush", pos),
+          RequestBody::NodeStatus => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<NodeStatus>>("RequestBody::NodeStatus", pos),
           _ => Ok(()),
         }
      })?
@@ -3828,6 +4878,41 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::ClusterInfo => {
           if let Some(x) = self.body_as_cluster_info() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ReplicaWrite => {
+          if let Some(x) = self.body_as_replica_write() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ReplicaRead => {
+          if let Some(x) = self.body_as_replica_read() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::GossipSyn => {
+          if let Some(x) = self.body_as_gossip_syn() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::SchemaPush => {
+          if let Some(x) = self.body_as_schema_push() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::NodeStatus => {
+          if let Some(x) = self.body_as_node_status() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -5033,6 +6118,364 @@ impl ::core::fmt::Debug for ClusterInfoResult<'_> {
       ds.finish()
   }
 }
+pub enum RowResultOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A replica's raw row for a key (absent: none), and its digest (0 for none).
+pub struct RowResult<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for RowResult<'a> {
+  type Inner = RowResult<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> RowResult<'a> {
+  pub const VT_ROW: ::flatbuffers::VOffsetT = 4;
+  pub const VT_DIGEST: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    RowResult { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args RowResultArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<RowResult<'bldr>> {
+    let mut builder = RowResultBuilder::new(_fbb);
+    builder.add_digest(args.digest);
+    if let Some(x) = args.row { builder.add_row(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn row(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(RowResult::VT_ROW, None)}
+  }
+  #[inline]
+  pub fn digest(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RowResult::VT_DIGEST, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for RowResult<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("row", Self::VT_ROW, false)?
+     .visit_field::<u64>("digest", Self::VT_DIGEST, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RowResultArgs<'a> {
+    pub row: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub digest: u64,
+}
+impl<'a> Default for RowResultArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RowResultArgs {
+      row: None,
+      digest: 0,
+    }
+  }
+}
+
+pub struct RowResultBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RowResultBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_row(&mut self, row: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RowResult::VT_ROW, row);
+  }
+  #[inline]
+  pub fn add_digest(&mut self, digest: u64) {
+    self.fbb_.push_slot::<u64>(RowResult::VT_DIGEST, digest, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RowResultBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    RowResultBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<RowResult<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for RowResult<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("RowResult");
+      ds.field("row", &self.row());
+      ds.field("digest", &self.digest());
+      ds.finish()
+  }
+}
+pub enum NodeViewOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// How one node sees another.
+pub struct NodeView<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for NodeView<'a> {
+  type Inner = NodeView<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> NodeView<'a> {
+  pub const VT_ENDPOINT: ::flatbuffers::VOffsetT = 4;
+  pub const VT_UP: ::flatbuffers::VOffsetT = 6;
+  pub const VT_PHI: ::flatbuffers::VOffsetT = 8;
+  pub const VT_TOKENS: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    NodeView { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args NodeViewArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<NodeView<'bldr>> {
+    let mut builder = NodeViewBuilder::new(_fbb);
+    builder.add_phi(args.phi);
+    builder.add_tokens(args.tokens);
+    if let Some(x) = args.endpoint { builder.add_endpoint(x); }
+    builder.add_up(args.up);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn endpoint(&self) -> Option<Endpoint<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Endpoint>>(NodeView::VT_ENDPOINT, None)}
+  }
+  #[inline]
+  pub fn up(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(NodeView::VT_UP, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn phi(&self) -> f64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f64>(NodeView::VT_PHI, Some(0.0)).unwrap()}
+  }
+  #[inline]
+  pub fn tokens(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(NodeView::VT_TOKENS, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for NodeView<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Endpoint>>("endpoint", Self::VT_ENDPOINT, false)?
+     .visit_field::<bool>("up", Self::VT_UP, false)?
+     .visit_field::<f64>("phi", Self::VT_PHI, false)?
+     .visit_field::<u32>("tokens", Self::VT_TOKENS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct NodeViewArgs<'a> {
+    pub endpoint: Option<::flatbuffers::WIPOffset<Endpoint<'a>>>,
+    pub up: bool,
+    pub phi: f64,
+    pub tokens: u32,
+}
+impl<'a> Default for NodeViewArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    NodeViewArgs {
+      endpoint: None,
+      up: false,
+      phi: 0.0,
+      tokens: 0,
+    }
+  }
+}
+
+pub struct NodeViewBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> NodeViewBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_endpoint(&mut self, endpoint: ::flatbuffers::WIPOffset<Endpoint<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Endpoint>>(NodeView::VT_ENDPOINT, endpoint);
+  }
+  #[inline]
+  pub fn add_up(&mut self, up: bool) {
+    self.fbb_.push_slot::<bool>(NodeView::VT_UP, up, false);
+  }
+  #[inline]
+  pub fn add_phi(&mut self, phi: f64) {
+    self.fbb_.push_slot::<f64>(NodeView::VT_PHI, phi, 0.0);
+  }
+  #[inline]
+  pub fn add_tokens(&mut self, tokens: u32) {
+    self.fbb_.push_slot::<u32>(NodeView::VT_TOKENS, tokens, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> NodeViewBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    NodeViewBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<NodeView<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for NodeView<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("NodeView");
+      ds.field("endpoint", &self.endpoint());
+      ds.field("up", &self.up());
+      ds.field("phi", &self.phi());
+      ds.field("tokens", &self.tokens());
+      ds.finish()
+  }
+}
+pub enum NodeStatesOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct NodeStates<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for NodeStates<'a> {
+  type Inner = NodeStates<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> NodeStates<'a> {
+  pub const VT_NODES: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    NodeStates { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args NodeStatesArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<NodeStates<'bldr>> {
+    let mut builder = NodeStatesBuilder::new(_fbb);
+    if let Some(x) = args.nodes { builder.add_nodes(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn nodes(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<NodeView<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<NodeView>>>>(NodeStates::VT_NODES, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for NodeStates<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<NodeView>>>>("nodes", Self::VT_NODES, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct NodeStatesArgs<'a> {
+    pub nodes: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<NodeView<'a>>>>>,
+}
+impl<'a> Default for NodeStatesArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    NodeStatesArgs {
+      nodes: None,
+    }
+  }
+}
+
+pub struct NodeStatesBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> NodeStatesBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_nodes(&mut self, nodes: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<NodeView<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(NodeStates::VT_NODES, nodes);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> NodeStatesBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    NodeStatesBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<NodeStates<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for NodeStates<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("NodeStates");
+      ds.field("nodes", &self.nodes());
+      ds.finish()
+  }
+}
 pub enum ResponseOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -5199,6 +6642,66 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_row_result(&self) -> Option<RowResult<'a>> {
+    if self.body_type() == ResponseBody::RowResult {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { RowResult::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_gossip_syn(&self) -> Option<GossipSyn<'a>> {
+    if self.body_type() == ResponseBody::GossipSyn {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { GossipSyn::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_schema_push(&self) -> Option<SchemaPush<'a>> {
+    if self.body_type() == ResponseBody::SchemaPush {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { SchemaPush::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_node_states(&self) -> Option<NodeStates<'a>> {
+    if self.body_type() == ResponseBody::NodeStates {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { NodeStates::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -5217,6 +6720,10 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::BatchResult => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BatchResult>>("ResponseBody::BatchResult", pos),
           ResponseBody::Page => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Page>>("ResponseBody::Page", pos),
           ResponseBody::ClusterInfoResult => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ClusterInfoResult>>("ResponseBody::ClusterInfoResult", pos),
+          ResponseBody::RowResult => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RowResult>>("ResponseBody::RowResult", pos),
+          ResponseBody::GossipSyn => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<GossipSyn>>("ResponseBody::GossipSyn", pos),
+          ResponseBody::SchemaPush => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SchemaPush>>("ResponseBody::SchemaPush", pos),
+          ResponseBody::NodeStates => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<NodeStates>>("ResponseBody::NodeStates", pos),
           _ => Ok(()),
         }
      })?
@@ -5329,6 +6836,34 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::ClusterInfoResult => {
           if let Some(x) = self.body_as_cluster_info_result() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::RowResult => {
+          if let Some(x) = self.body_as_row_result() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::GossipSyn => {
+          if let Some(x) = self.body_as_gossip_syn() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::SchemaPush => {
+          if let Some(x) = self.body_as_schema_push() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::NodeStates => {
+          if let Some(x) = self.body_as_node_states() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

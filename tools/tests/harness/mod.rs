@@ -35,6 +35,46 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
     }
 }
 
+/// `n` hosts that differ only in the last octet (127.a.b.1 ... 127.a.b.n).
+pub fn unique_hosts(n: u32) -> Vec<String> {
+    let base = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    // The third octet carries the counter so clusters of one test run never overlap.
+    (1..=n).map(|i| format!("127.{}.{}.{}", 20 + pid % 200, 100 + base % 150, i)).collect()
+}
+
+/// Starts a cluster of `n` nodes (1 shard each) that gossip every 100 ms, and waits until
+/// every node sees every other up.
+pub fn start_cluster(n: u32) -> Vec<Node> {
+    let hosts = unique_hosts(n);
+    let seeds: Vec<String> = hosts.iter().map(|h| format!("\"{h}:7470\"")).collect();
+    let nodes: Vec<Node> = hosts
+        .iter()
+        .map(|host| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let config = dir.path().join("shoal.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[node]\nlisten = \"{host}:7400\"\nseeds = [{}]\n[cluster]\ngossip_interval_ms = 100\ninternode_timeout_ms = 1000\nfault_injection = true\n",
+                    seeds.join(", ")
+                ),
+            )
+            .expect("config");
+            let extra = vec!["--config".to_string(), config.to_str().expect("utf-8").to_string()];
+            let mut node = Node { child: None, host: host.clone(), shards: 1, dir, extra };
+            node.spawn();
+            node
+        })
+        .collect();
+    for node in &nodes {
+        wait_for("every node up in every view", Duration::from_secs(60), || {
+            node.up_count() == n as usize
+        });
+    }
+    nodes
+}
+
 /// A `shoal server` process.
 pub struct Node {
     child: Option<Child>,
@@ -142,6 +182,68 @@ impl Node {
             .filter(|l| l.starts_with(prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
+    }
+
+    /// Nodes this node judges up (from `NodeStatus`), 0 if it does not answer.
+    pub fn up_count(&self) -> usize {
+        let addr = self.addr();
+        // Its own thread and runtime, so async tests may call it too.
+        std::thread::spawn(move || Node::up_count_at(addr)).join().unwrap_or(0)
+    }
+
+    fn up_count_at(addr: String) -> usize {
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let config = ClientConfig {
+                hosts: vec![addr],
+                shard_aware: false,
+                retries: 0,
+                request_timeout: Duration::from_secs(2),
+                ..ClientConfig::default()
+            };
+            let Ok(client) = Client::connect(config).await else { return 0 };
+            match client.request(shoal_client::Request::NodeStatus).await {
+                Ok(r) => match r.body {
+                    shoal_client::ResponseBody::Nodes(nodes) => {
+                        nodes.iter().filter(|n| n.up).count()
+                    }
+                    _ => 0,
+                },
+                Err(_) => 0,
+            }
+        })
+    }
+
+    /// Turns a fault hook on the node: drop (or stop dropping) its messages to `peer`.
+    pub fn drop_messages_to(&self, peer: &Node, on: bool) {
+        let path = format!("/debug/faults/drop?peer={}:7470&on={}", peer.host, u8::from(on));
+        let (status, body) = self.http_post(&path).expect("fault hook");
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A POST on the HTTP endpoint: status and body.
+    pub fn http_post(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(self.http_addr()).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "POST {path} HTTP/1.1\r\nHost: shoal\r\nContent-Length: 0\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let status = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Some((status, body))
+    }
+
+    /// A client that talks to this node only (no shard routing, no retries).
+    pub async fn direct_client(&self) -> Client {
+        Client::connect(ClientConfig {
+            hosts: vec![self.addr()],
+            shard_aware: false,
+            retries: 0,
+            ..ClientConfig::default()
+        })
+        .await
+        .expect("client connects")
     }
 
     /// SIGTERM, then waits for a clean exit.

@@ -131,6 +131,21 @@ impl NodeConfig {
             let reason = format!("must be 1.0 to 64.0, got {phi}");
             return Err(ConfigError::new("cluster.phi_threshold", reason));
         }
+        let chance = cluster.read_repair_chance;
+        if !(0.0..=1.0).contains(&chance) {
+            let reason = format!("must be 0.0 to 1.0, got {chance}");
+            return Err(ConfigError::new("cluster.read_repair_chance", reason));
+        }
+        in_range("cluster.internode_timeout_ms", cluster.internode_timeout_ms, 10, 600_000)?;
+        let grace = self.engine.tombstone_grace_secs;
+        if cluster.hint_window_secs >= grace {
+            let reason = format!(
+                "must be shorter than engine.tombstone_grace_secs ({grace}), got {}: a hint \
+                 replayed after its tombstones were purged would resurrect deleted data",
+                cluster.hint_window_secs
+            );
+            return Err(ConfigError::new("cluster.hint_window_secs", reason));
+        }
         Ok(())
     }
 

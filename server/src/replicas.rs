@@ -1,0 +1,408 @@
+//! Coordination across replicas: which nodes hold a key, how many must answer, replicated
+//! writes with hints, and reads that compare replicas (digests first) and repair stale ones.
+//!
+//! # Consistency
+//! With `n` replicas (the table's RF, capped at the ring's size), ONE needs 1 answer,
+//! QUORUM `n/2 + 1`, ALL `n`. Too few replicas alive: `Unavailable` at once, nothing sent.
+//! Too few answers in time: `Timeout`, saying how many answered (a write may still land).
+//! QUORUM writes and QUORUM reads overlap in at least one replica, so a QUORUM read sees
+//! every write acknowledged at QUORUM before it began; a read at QUORUM or ALL repairs the
+//! stale replicas it saw before answering.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use shoal_engine::runtime::{sleep, spawn, Notify, Queue};
+use shoal_net::{
+    Consistency, Request, RequestHeader, ResponseBody, Status, TableDescription, TableRef,
+};
+use shoal_types::{ItemKey, Row};
+
+use crate::ops::{OpError, OpResult};
+use crate::shard::Shard;
+
+/// A replica of a key.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    /// Node id.
+    pub node: u64,
+    /// Its internode address.
+    pub internode: String,
+    /// Judged alive.
+    pub up: bool,
+    /// This node.
+    pub is_me: bool,
+}
+
+/// The replicas of `token` for `table`, primary first.
+pub fn replicas(shard: &Shard, table: &TableDescription, token: u64) -> Vec<Replica> {
+    let view = shard.node.view();
+    let me = shard.node.settings.node_id;
+    view.ring
+        .replicas(token, usize::from(table.spec.replication_factor))
+        .into_iter()
+        .map(|m| Replica {
+            node: m.id,
+            internode: view.endpoints.get(&m.id).map(|e| e.internode.clone()).unwrap_or_default(),
+            up: m.id == me || view.is_up(m.id),
+            is_me: m.id == me,
+        })
+        .collect()
+}
+
+/// Answers needed from `n` replicas at `cl`.
+pub fn required(shard: &Shard, cl: Consistency, n: usize) -> usize {
+    let cl = match cl {
+        Consistency::Default => shard.node.settings.default_consistency,
+        other => other,
+    };
+    match cl {
+        Consistency::One => 1,
+        Consistency::All => n,
+        Consistency::Quorum | Consistency::Default => n / 2 + 1,
+    }
+    .min(n)
+    .max(1)
+}
+
+fn cl_name(shard: &Shard, cl: Consistency) -> &'static str {
+    match cl {
+        Consistency::Default => shard.node.settings.default_consistency.as_str(),
+        other => other.as_str(),
+    }
+}
+
+/// Refuses at once when fewer than `need` replicas are alive.
+pub fn check_available(
+    shard: &Shard,
+    replicas: &[Replica],
+    need: usize,
+    cl: Consistency,
+) -> OpResult<()> {
+    let live = replicas.iter().filter(|r| r.up).count();
+    if live < need {
+        shard.metrics.unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(OpError::new(
+            Status::Unavailable,
+            format!(
+                "{} needs {need} of {} replicas, only {live} alive",
+                cl_name(shard, cl),
+                replicas.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The table as other nodes name it.
+pub fn table_ref(table: &TableDescription) -> TableRef {
+    TableRef { name: table.spec.name.clone(), created_micros: table.created_micros }
+}
+
+fn deadline(shard: &Shard) -> Duration {
+    shard.node.settings.internode_timeout
+}
+
+/// Counts answers of parallel calls; wakes the waiter on each.
+#[derive(Default)]
+struct Tally {
+    ok: Cell<usize>,
+    finished: Cell<usize>,
+    changed: Notify,
+}
+
+impl Tally {
+    fn record(&self, ok: bool) {
+        if ok {
+            self.ok.set(self.ok.get() + 1);
+        }
+        self.finished.set(self.finished.get() + 1);
+        self.changed.notify_all();
+    }
+
+    async fn wait(&self, need: usize, total: usize, timeout: Duration) -> bool {
+        self.wait_until(|| self.ok.get() >= need || self.finished.get() >= total, timeout).await;
+        self.ok.get() >= need
+    }
+
+    /// Waits until `done()` holds, every call finished, or `timeout` passed.
+    async fn wait_until(&self, done: impl Fn() -> bool, timeout: Duration) -> bool {
+        let waiting = async {
+            while !done() {
+                self.changed.wait().await;
+            }
+            true
+        };
+        let expired = async {
+            sleep(timeout).await;
+            false
+        };
+        futures_lite::future::or(waiting, expired).await
+    }
+}
+
+/// After the primary's local write: sends `row` to every other replica, stores hints for
+/// those down or failing, and returns once the consistency level is met (the local write
+/// counts as one answer).
+pub async fn replicate(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    row: &Row,
+    cl: Consistency,
+) -> OpResult<()> {
+    let replicas = replicas(shard, table, key.token);
+    let n = replicas.len();
+    let need = required(shard, cl, n);
+    let local = replicas.iter().any(|r| r.is_me);
+    let remote: Vec<Replica> = replicas.into_iter().filter(|r| !r.is_me).collect();
+    if remote.is_empty() {
+        return Ok(());
+    }
+    let tally = Rc::new(Tally::default());
+    if local {
+        tally.record(true); // the local write
+    }
+    let encoded_key = key.encode();
+    let encoded_row = row.to_bytes();
+    let reference = table_ref(table);
+    for replica in &remote {
+        if !replica.up {
+            crate::hints::store(shard, replica.node, &reference, &encoded_key, row).await;
+            tally.record(false);
+            continue;
+        }
+        let shard = shard.clone();
+        let tally = tally.clone();
+        let replica = replica.clone();
+        let request = Request::ReplicaWrite {
+            table: reference.clone(),
+            key: encoded_key.clone(),
+            row: encoded_row.clone(),
+        };
+        let row = row.clone();
+        let reference = reference.clone();
+        let key_bytes = encoded_key.clone();
+        spawn(Queue::Foreground, async move {
+            let Some(peers) = &shard.peers else { return };
+            let result = peers
+                .call(&replica.internode, RequestHeader::default(), request, deadline(&shard))
+                .await;
+            let ok = matches!(&result, Ok(r) if r.status == Status::Ok);
+            if !ok {
+                crate::hints::store(&shard, replica.node, &reference, &key_bytes, &row).await;
+            }
+            tally.record(ok);
+        });
+    }
+    if tally.wait(need, n, deadline(shard)).await {
+        return Ok(());
+    }
+    let answered = tally.ok.get();
+    let status = if tally.finished.get() >= n { Status::Unavailable } else { Status::Timeout };
+    Err(OpError::new(
+        status,
+        format!(
+            "{} write: {answered} of {n} replicas acknowledged, {need} needed; the write may \
+             still be applied (hints were stored for the others)",
+            cl_name(shard, cl)
+        ),
+    ))
+}
+
+fn digest(row: &Option<Row>) -> u64 {
+    row.as_ref().map_or(0, |r| xxhash_rust::xxh3::xxh3_64(&r.to_bytes()).max(1))
+}
+
+/// One replica's answer to a read.
+struct Answer {
+    replica: Replica,
+    row: Option<Row>,
+    digest: u64,
+    full: bool,
+}
+
+async fn read_one(
+    shard: &Shard,
+    table: &TableDescription,
+    key: &ItemKey,
+    replica: &Replica,
+    digest_only: bool,
+) -> Option<Answer> {
+    if replica.is_me {
+        let row = shard.engine.get_row(table.id, key).await.ok()?;
+        return Some(Answer { replica: replica.clone(), digest: digest(&row), row, full: true });
+    }
+    let peers = shard.peers.as_ref()?;
+    let request = Request::ReplicaRead { table: table_ref(table), key: key.encode(), digest_only };
+    let response = peers
+        .call(&replica.internode, RequestHeader::default(), request, deadline(shard))
+        .await
+        .ok()?;
+    if response.status != Status::Ok {
+        return None;
+    }
+    match response.body {
+        ResponseBody::Row { row, digest } => {
+            let row = match row {
+                Some(bytes) => Some(Row::decode(&bytes).ok()?),
+                None => None,
+            };
+            Some(Answer { replica: replica.clone(), row, digest, full: !digest_only })
+        }
+        _ => None,
+    }
+}
+
+/// Reads `key` at `cl`: the merged newest row of the replicas that answered; stale replicas
+/// are repaired (before answering at QUORUM and ALL, in the background at ONE).
+pub async fn read(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    cl: Consistency,
+) -> OpResult<Option<Row>> {
+    let mut replicas = replicas(shard, table, key.token);
+    let n = replicas.len();
+    let need = required(shard, cl, n);
+    check_available(shard, &replicas, need, cl)?;
+    // This node first (no network), then the others in ring order.
+    replicas.sort_by_key(|r| !r.is_me);
+    let live: Vec<Replica> = replicas.into_iter().filter(|r| r.up).collect();
+    if need == 1 && live.first().is_some_and(|r| r.is_me) {
+        let row = shard.engine.get_row(table.id, key).await?;
+        maybe_background_repair(shard, table, key, live.len());
+        return Ok(row);
+    }
+    // The first replica sends data, the others digests; each runs as its own task.
+    let answers: Rc<RefCell<Vec<Answer>>> = Rc::default();
+    let tally = Rc::new(Tally::default());
+    for (i, replica) in live.iter().enumerate() {
+        let shard = shard.clone();
+        let table = table.clone();
+        let key = key.clone();
+        let replica = replica.clone();
+        let answers = answers.clone();
+        let tally = tally.clone();
+        spawn(Queue::Foreground, async move {
+            let answer = read_one(&shard, &table, &key, &replica, i != 0).await;
+            let ok = answer.is_some();
+            if let Some(a) = answer {
+                answers.borrow_mut().push(a);
+            }
+            tally.record(ok);
+        });
+    }
+    // Enough answers, one of them with data (the data replica may be slower than digests).
+    let total = live.len();
+    let enough = || {
+        let got = answers.borrow();
+        (got.len() >= need && got.iter().any(|a| a.full)) || tally.finished.get() >= total
+    };
+    tally.wait_until(enough, deadline(shard)).await;
+    {
+        let got = answers.borrow();
+        if got.len() < need || !got.iter().any(|a| a.full) {
+            return Err(OpError::new(
+                Status::Timeout,
+                format!(
+                    "{} read: {} of {n} replicas answered in time, {need} needed",
+                    cl_name(shard, cl),
+                    got.len()
+                ),
+            ));
+        }
+    }
+    let mut answers: Vec<Answer> = std::mem::take(&mut *answers.borrow_mut());
+    let data_digest = answers.iter().find(|a| a.full).map(|a| a.digest).unwrap_or(0);
+    if answers.iter().all(|a| a.digest == data_digest) {
+        return Ok(answers.into_iter().find(|a| a.full).and_then(|a| a.row));
+    }
+    // Mismatch: full rows from every replica that answered with only a digest.
+    for a in answers.iter_mut().filter(|a| !a.full) {
+        if let Some(full) = read_one(shard, table, key, &a.replica, false).await {
+            *a = full;
+        }
+    }
+    let merged = answers.iter().filter_map(|a| a.row.clone()).reduce(Row::merge);
+    repair(shard, table, key, &merged, &answers, true).await;
+    Ok(merged)
+}
+
+/// Writes `merged` to every replica whose answer differed from it; waits for them if
+/// `wait` (QUORUM and ALL), else lets them finish in the background.
+async fn repair(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    merged: &Option<Row>,
+    answers: &[Answer],
+    wait: bool,
+) {
+    let Some(merged) = merged else { return };
+    let want = digest(&Some(merged.clone()));
+    let stale: Vec<Replica> =
+        answers.iter().filter(|a| a.full && a.digest != want).map(|a| a.replica.clone()).collect();
+    if stale.is_empty() {
+        return;
+    }
+    let tally = Rc::new(Tally::default());
+    for replica in &stale {
+        shard.metrics.read_repairs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let shard = shard.clone();
+        let table = table.clone();
+        let key = key.clone();
+        let row = merged.clone();
+        let replica = replica.clone();
+        let tally = tally.clone();
+        spawn(Queue::Foreground, async move {
+            let ok = if replica.is_me {
+                shard.engine.write(table.id, &key, row).await.is_ok()
+            } else if let Some(peers) = &shard.peers {
+                let request = Request::ReplicaWrite {
+                    table: table_ref(&table),
+                    key: key.encode(),
+                    row: row.to_bytes(),
+                };
+                matches!(peers.call(&replica.internode, RequestHeader::default(), request, deadline(&shard)).await, Ok(r) if r.status == Status::Ok)
+            } else {
+                false
+            };
+            tally.record(ok);
+        });
+    }
+    if wait {
+        tally.wait(stale.len(), stale.len(), deadline(shard)).await;
+    }
+}
+
+fn maybe_background_repair(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    live: usize,
+) {
+    let chance = shard.node.settings.read_repair_chance;
+    if live < 2 || chance <= 0.0 {
+        return;
+    }
+    let roll =
+        (xxhash_rust::xxh3::xxh3_64(&shard.timestamp(0).to_le_bytes()) % 10_000) as f64 / 10_000.0;
+    if roll >= chance {
+        return;
+    }
+    let shard = shard.clone();
+    let table = table.clone();
+    let key = key.clone();
+    spawn(Queue::Foreground, async move {
+        let mut answers = Vec::new();
+        for replica in replicas(&shard, &table, key.token).into_iter().filter(|r| r.up) {
+            if let Some(a) = read_one(&shard, &table, &key, &replica, false).await {
+                answers.push(a);
+            }
+        }
+        let merged = answers.iter().filter_map(|a| a.row.clone()).reduce(Row::merge);
+        repair(&shard, &table, &key, &merged, &answers, false).await;
+    });
+}
