@@ -4,6 +4,7 @@
 //! `NAME:TYPE` key specs); reading JSON arguments and building requests is
 //! [`crate::commands::build_request`]'s job, so it can be tested without a terminal.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -108,6 +109,11 @@ pub enum Command {
     /// Read or write many items of one table; one JSON result per line.
     #[command(subcommand)]
     Batch(BatchCommand),
+    /// Run N local nodes (127.0.0.1, 127.0.0.2, ...) until SIGINT or SIGTERM.
+    DevCluster(DevClusterArgs),
+    /// Look inside one node: its view of the cluster, its own copy of an item.
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 /// `shoal server`.
@@ -131,6 +137,59 @@ pub struct ServerArgs {
     /// Seed nodes, comma-separated (overrides node.seeds).
     #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
     pub seeds: Option<Vec<String>>,
+}
+
+/// `shoal dev-cluster`.
+#[derive(Clone, Debug, Args)]
+pub struct DevClusterArgs {
+    /// Nodes to run (each on its own loopback address).
+    #[arg(long, value_name = "N")]
+    #[arg(value_parser = clap::value_parser!(u8).range(1..))]
+    pub nodes: u8,
+    /// Directory of the nodes' configs, data and logs (DIR/nodeK/...); reused if it exists.
+    #[arg(long, value_name = "DIR")]
+    pub base_dir: PathBuf,
+    /// Address of node 1; node K gets this address with its last part increased by K - 1.
+    #[arg(long, value_name = "IPV4", default_value = "127.0.0.1")]
+    pub first_address: Ipv4Addr,
+    /// Shards (cores) of each node.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+    pub shards_per_node: u16,
+    /// Milliseconds between gossip rounds (cluster.gossip_interval_ms).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub gossip_interval_ms: u64,
+    /// Seconds the nodes get to become ready (tests of the failure path shorten it).
+    #[arg(long, value_name = "SECS", default_value_t = 120, hide = true)]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub ready_timeout_secs: u64,
+}
+
+/// `shoal admin ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Every node as the --host node sees it: address, up or down, status, tokens, load.
+    Status {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The --host node's own copy of an item (no coordination, no other replica asked).
+    ReplicaRead(ReplicaReadArgs),
+}
+
+/// `shoal admin replica-read`.
+#[derive(Clone, Debug, Args)]
+pub struct ReplicaReadArgs {
+    /// Table name.
+    pub table: String,
+    /// The key attributes (JSON, '-' or @FILE).
+    #[arg(value_name = "KEY_JSON")]
+    pub key: String,
+    /// Print the stored row: every cell with its timestamp, tombstones included.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// `shoal table ...`.

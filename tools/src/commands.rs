@@ -45,8 +45,9 @@ fn follows_pages(command: &Command) -> bool {
     }
 }
 
-/// The client's settings for one command: one host, one connection.
-fn client_config(global: &GlobalArgs) -> ClientConfig {
+/// The client's settings for one command: one host, one connection. Every request goes to
+/// `--host` itself: shard-aware routing is off, and retries go to the same host.
+pub(crate) fn client_config(global: &GlobalArgs) -> ClientConfig {
     let mut config = ClientConfig {
         hosts: vec![global.host.clone()],
         consistency: Consistency::from(global.consistency),
@@ -129,6 +130,10 @@ pub fn build_request(
     let typed = global.typed;
     Ok(match command {
         Command::Server(_) => return Err(CliError::internal("`server` sends no request")),
+        Command::DevCluster(_) => {
+            return Err(CliError::internal("`dev-cluster` sends no request"));
+        }
+        Command::Admin(_) => return Err(CliError::internal("`admin` builds its own requests")),
         Command::Table(table) => table_request(table),
         Command::Put(args) => Request::PutItem {
             table: args.table.clone(),

@@ -4,6 +4,8 @@
 //! - [`args`]: the command line (clap); [`input`]: JSON, stdin, `@FILE` and hex arguments;
 //!   [`output`]: what a response prints.
 //! - [`commands`]: arguments → request → node → output; [`server_cmd`]: config → node.
+//! - [`admin`]: one node's view of the cluster, one replica's copy of an item.
+//! - [`dev_cluster`]: N local nodes in the foreground, for development and tests.
 //! - [`error`]: the exit codes, and the one place statuses and client errors map to them.
 //!
 //! Every failure prints one line, `shoal: error: <message>`, on stderr and exits with a
@@ -11,8 +13,10 @@
 #![deny(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
+mod admin;
 mod args;
 mod commands;
+mod dev_cluster;
 mod error;
 mod input;
 mod output;
@@ -33,6 +37,8 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Server(args) => server_cmd::run(args),
+        Command::DevCluster(args) => dev_cluster::run(args),
+        Command::Admin(admin) => admin::run(&cli.global, admin),
         _ => commands::run(&cli),
     };
     match result {

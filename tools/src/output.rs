@@ -182,6 +182,10 @@ fn body_name(body: &ResponseBody) -> &'static str {
         ResponseBody::Batch(_) => "batch outcomes",
         ResponseBody::Page(_) => "a page",
         ResponseBody::ClusterInfo(_) => "cluster info",
+        ResponseBody::Row { .. } => "a replica row",
+        ResponseBody::Gossip(_) => "gossip state",
+        ResponseBody::Schema(_) => "a schema",
+        ResponseBody::Nodes(_) => "node states",
     }
 }
 

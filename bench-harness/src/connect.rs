@@ -1,0 +1,132 @@
+//! Opening the client tasks' connections, and creating Shoal's tables before a load.
+
+use std::time::Duration;
+
+use shoal_client::{
+    Client, ClientConfig, ClientError, Compaction, KeyAttribute, KeyType, TableSpec,
+};
+
+use crate::driver::{
+    Consistencies, Driver, Layout, Record, RedisDriver, ShoalDriver, ATTR_BUCKET, ATTR_KEY,
+    TABLE_PLAIN, TABLE_SORTED,
+};
+
+/// The system under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// Shoal, through `shoal-client` (token- and shard-aware).
+    Shoal,
+    /// Redis, through RESP.
+    Redis,
+}
+
+impl TargetKind {
+    /// Its name in the CLI and the JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Shoal => "shoal",
+            TargetKind::Redis => "redis",
+        }
+    }
+}
+
+/// How to reach the target.
+#[derive(Clone, Debug)]
+pub struct ConnectConfig {
+    /// The system.
+    pub target: TargetKind,
+    /// Seeds (Shoal) or the server (Redis, first entry), as `host:port`.
+    pub hosts: Vec<String>,
+    /// Record shape and layout.
+    pub record: Record,
+    /// Consistency per operation type (Shoal).
+    pub consistency: Consistencies,
+    /// Deadline of one operation.
+    pub timeout: Duration,
+    /// Client tasks.
+    pub concurrency: usize,
+    /// Shoal `Client`s shared round-robin by the tasks (each has its own pipelined
+    /// connections, one per shard); 0 = one per task, so no two tasks share a connection.
+    pub shoal_clients: usize,
+    /// Retries of idempotent requests inside the Shoal client (0: every failure counts).
+    pub retries: u32,
+}
+
+/// One driver per client task.
+///
+/// # Errors
+/// A message naming the address that could not be reached.
+pub async fn connect_drivers(config: &ConnectConfig) -> Result<Vec<Driver>, String> {
+    let mut drivers = Vec::with_capacity(config.concurrency);
+    match config.target {
+        TargetKind::Redis => {
+            let address = config.hosts.first().ok_or("no --hosts")?;
+            for _ in 0..config.concurrency {
+                let d = RedisDriver::connect(address, config.record, config.timeout)
+                    .await
+                    .map_err(|e| format!("cannot connect to redis at {address}: {e}"))?;
+                drivers.push(Driver::Redis(d));
+            }
+        }
+        TargetKind::Shoal => {
+            let clients = if config.shoal_clients == 0 {
+                config.concurrency
+            } else {
+                config.shoal_clients.min(config.concurrency)
+            };
+            let mut pool = Vec::with_capacity(clients);
+            for _ in 0..clients.max(1) {
+                pool.push(shoal_client(config).await.map_err(|e| e.to_string())?);
+            }
+            for i in 0..config.concurrency {
+                let client = pool.get(i % pool.len()).cloned().ok_or("no client")?;
+                drivers.push(Driver::Shoal(ShoalDriver::new(
+                    client,
+                    config.record,
+                    config.consistency,
+                )));
+            }
+        }
+    }
+    Ok(drivers)
+}
+
+/// A Shoal client for `config`.
+///
+/// # Errors
+/// As [`Client::connect`].
+pub async fn shoal_client(config: &ConnectConfig) -> Result<Client, ClientError> {
+    Client::connect(ClientConfig {
+        hosts: config.hosts.clone(),
+        consistency: config.consistency.read,
+        request_timeout: config.timeout,
+        retries: config.retries,
+        ..ClientConfig::default()
+    })
+    .await
+}
+
+/// Creates the table of `layout` if it does not exist, with `replication_factor` replicas.
+///
+/// # Errors
+/// As [`Client::create_table`].
+pub async fn create_table(
+    client: &Client,
+    layout: Layout,
+    replication_factor: u8,
+) -> Result<(), ClientError> {
+    let key = |name: &str| KeyAttribute { name: name.to_owned(), key_type: KeyType::S };
+    let (name, partition_key, sort_key) = match layout {
+        Layout::Plain => (TABLE_PLAIN, key(ATTR_KEY), None),
+        Layout::Sorted => (TABLE_SORTED, key(ATTR_BUCKET), Some(key(ATTR_KEY))),
+    };
+    let spec = TableSpec {
+        name: name.to_owned(),
+        partition_key,
+        sort_key,
+        replication_factor,
+        compaction: Compaction::default(),
+        default_ttl_secs: 0,
+    };
+    client.create_table(spec, true).await.map(|_| ())
+}

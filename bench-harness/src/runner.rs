@@ -1,0 +1,308 @@
+//! The load engine: N client tasks, closed or open loop, and the periodic reporter.
+//!
+//! - **Closed loop** (no rate): each task issues its next operation as soon as the previous
+//!   one completes. Latency is measured from the send.
+//! - **Open loop** (`rate` ops/s in total): task `i` of `N` owns the intended start times
+//!   `t0 + (i + k·N) / rate`, k = 0, 1, ... It sleeps until the next one if it is early and
+//!   starts at once if it is late. Latency is measured **from the intended start**, so time
+//!   spent waiting behind a stalled request is counted (no coordinated omission); the
+//!   service time from the actual send is kept beside it. tokio timers have a 1 ms
+//!   granularity, so an early task may start up to about 1 ms after its intended time, and
+//!   that lateness is part of the latency (it shows in the p50 of light loads).
+//!
+//! Each task records into its own [`Stats`]; the reporter drains them every interval,
+//! prints that interval's table and adds it to the totals (see [`crate::stats`]).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::driver::{Driver, OpError, Record, ValuePool};
+use crate::keys::{Distribution, KeyChooser};
+use crate::report::print_interval;
+use crate::rng::Rng;
+use crate::stats::Stats;
+use crate::workload::{OpKind, Workload};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The workload (mix and, unless overridden, distribution).
+    pub workload: Workload,
+    /// The key distribution actually used.
+    pub distribution: Distribution,
+    /// Records loaded before the run (the key space of reads and updates); the load phase
+    /// inserts records `0..records`.
+    pub records: u64,
+    /// Stop after this many operations in total (`None`: run for `duration`).
+    pub operations: Option<u64>,
+    /// Stop after this long (the load phase stops earlier when every record is in).
+    pub duration: Duration,
+    /// Client tasks, each with one operation in flight.
+    pub concurrency: usize,
+    /// Open loop at this many operations per second in total; `None` for closed loop.
+    pub rate: Option<f64>,
+    /// Longest scan (workload E draws lengths uniformly from `1..=max_scan_length`).
+    pub max_scan_length: u64,
+    /// Print an interval table this often (`None`: only at the end).
+    pub report_interval: Option<Duration>,
+    /// Shape of a record.
+    pub record: Record,
+    /// Seed of every task's random generator (task `i` uses `seed + i`).
+    pub seed: u64,
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct RunResult {
+    /// Every sample of every task.
+    pub stats: Stats,
+    /// Wall time from the first intended start to the last completion.
+    pub elapsed: Duration,
+}
+
+/// State shared by all tasks of a run.
+struct Shared {
+    /// The next record number to insert.
+    next_insert: AtomicU64,
+    /// Records `0..readable` are all acknowledged: the key space reads choose from.
+    readable: AtomicU64,
+    /// Acknowledged inserts above `readable` (completions arrive out of order).
+    acked_above: Mutex<BTreeSet<u64>>,
+    /// Operations started, against `operations`.
+    started: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// Records that insert `key` completed, and extends the readable prefix past every
+    /// record now acknowledged without a gap (YCSB's acknowledged counter): a read never
+    /// picks a record whose insert is still in flight.
+    fn acknowledge(&self, key: u64) {
+        let mut above = self.acked_above.lock().unwrap_or_else(PoisonError::into_inner);
+        above.insert(key);
+        let mut readable = self.readable.load(Ordering::Relaxed);
+        while above.remove(&readable) {
+            readable += 1;
+        }
+        self.readable.store(readable, Ordering::Relaxed);
+    }
+}
+
+/// Runs `config` with one task per driver (`drivers.len()` should equal the concurrency).
+pub async fn run(config: &RunConfig, drivers: Vec<Driver>) -> RunResult {
+    let insert_start = if config.workload.is_load { 0 } else { config.records };
+    let shared = Arc::new(Shared {
+        next_insert: AtomicU64::new(insert_start),
+        readable: AtomicU64::new(config.records),
+        acked_above: Mutex::new(BTreeSet::new()),
+        started: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+    });
+    let mut chooser = KeyChooser::new(config.distribution);
+    chooser.prepare(config.records);
+    let tasks = drivers.len().max(1);
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    let mut task_stats = Vec::new();
+    for (i, driver) in drivers.into_iter().enumerate() {
+        let stats = Arc::new(Mutex::new(Stats::default()));
+        task_stats.push(stats.clone());
+        let task = Task {
+            index: i,
+            tasks,
+            config: config.clone(),
+            shared: shared.clone(),
+            chooser: chooser.clone(),
+            stats,
+            driver,
+            start,
+        };
+        handles.push(tokio::spawn(task.run()));
+    }
+    // The reporter moves interval samples here; the rest is drained after the last task.
+    let totals = Arc::new(Mutex::new(Stats::default()));
+    let reporter = config
+        .report_interval
+        .map(|every| tokio::spawn(report_loop(every, task_stats.clone(), totals.clone(), start)));
+    for handle in handles {
+        let _ = handle.await;
+    }
+    let elapsed = start.elapsed();
+    if let Some(reporter) = reporter {
+        // The reporter never awaits while it holds a lock, so aborting it loses nothing.
+        reporter.abort();
+        let _ = reporter.await;
+    }
+    let mut stats = std::mem::take(&mut *lock(&totals));
+    for s in &task_stats {
+        lock(s).drain_into(&mut stats);
+    }
+    RunResult { stats, elapsed }
+}
+
+fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
+    stats.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Drains every task each interval, prints the interval's table and keeps the samples.
+async fn report_loop(
+    every: Duration,
+    task_stats: Vec<Arc<Mutex<Stats>>>,
+    totals: Arc<Mutex<Stats>>,
+    start: Instant,
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut last = Instant::now();
+    let mut interval = Stats::default();
+    loop {
+        ticker.tick().await;
+        for s in &task_stats {
+            lock(s).drain_into(&mut interval);
+        }
+        let now = Instant::now();
+        print_interval(now - start, now - last, &interval);
+        last = now;
+        interval.drain_into(&mut lock(&totals));
+    }
+}
+
+/// One client task.
+struct Task {
+    index: usize,
+    tasks: usize,
+    config: RunConfig,
+    shared: Arc<Shared>,
+    chooser: KeyChooser,
+    stats: Arc<Mutex<Stats>>,
+    driver: Driver,
+    start: Instant,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut rng = Rng::new(self.config.seed.wrapping_add(self.index as u64));
+        let values = ValuePool::new(&mut rng);
+        let deadline = self.start + self.config.duration;
+        // Open loop: this task's share of the schedule.
+        let period = self.config.rate.map(|rate| Duration::from_secs_f64(1.0 / rate.max(1e-9)));
+        let mut intended = self.start + period.map_or(Duration::ZERO, |p| p * self.index as u32);
+        let task_period = period.map(|p| p * self.tasks as u32);
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Some(limit) = self.config.operations {
+                if self.shared.started.fetch_add(1, Ordering::Relaxed) >= limit {
+                    break;
+                }
+            }
+            if task_period.is_some() {
+                if intended >= deadline {
+                    break;
+                }
+                if Instant::now() < intended {
+                    tokio::time::sleep_until(intended.into()).await;
+                }
+            } else {
+                intended = Instant::now();
+                if intended >= deadline {
+                    break;
+                }
+            }
+            let kind = if self.config.workload.is_load {
+                OpKind::Insert
+            } else {
+                self.config.workload.choose(&mut rng)
+            };
+            let sent = Instant::now();
+            let Some(result) = self.execute(kind, &mut rng, &values).await else { break };
+            let done = Instant::now();
+            {
+                let mut stats = lock(&self.stats);
+                match result {
+                    Ok(()) => stats.record(kind, done - intended, done - sent),
+                    Err(OpError(error)) => stats.record_error(kind, &error),
+                }
+            }
+            if let Some(p) = task_period {
+                intended += p;
+            }
+        }
+    }
+
+    /// Performs one operation of `kind`; `None` when the load phase has inserted everything.
+    async fn execute(
+        &mut self,
+        kind: OpKind,
+        rng: &mut Rng,
+        values: &ValuePool,
+    ) -> Option<Result<(), OpError>> {
+        let record = self.config.record;
+        let existing = self.shared.readable.load(Ordering::Relaxed);
+        let result = match kind {
+            OpKind::Insert => {
+                let key = self.shared.next_insert.fetch_add(1, Ordering::Relaxed);
+                if self.config.workload.is_load && key >= self.config.records {
+                    self.shared.stop.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                let fields: Vec<&str> =
+                    (0..record.fields).map(|_| values.value(rng, record.field_bytes)).collect();
+                let result = self.driver.insert(key, &fields).await;
+                // A failed insert is acknowledged too, or the readable prefix would stop
+                // there for the rest of the run; reads of it count as `not_found`.
+                if !self.config.workload.is_load {
+                    self.shared.acknowledge(key);
+                }
+                result
+            }
+            OpKind::Read => self.driver.read(self.chooser.next(rng, existing)).await,
+            OpKind::Update => {
+                let key = self.chooser.next(rng, existing);
+                let field = rng.below(record.fields as u64) as usize;
+                self.driver.update(key, field, values.value(rng, record.field_bytes)).await
+            }
+            OpKind::Scan => {
+                let key = self.chooser.next(rng, existing);
+                let len = 1 + rng.below(self.config.max_scan_length.max(1));
+                self.driver.scan(key, len).await
+            }
+            OpKind::ReadModifyWrite => {
+                let key = self.chooser.next(rng, existing);
+                match self.driver.read(key).await {
+                    Ok(()) => {
+                        let field = rng.below(record.fields as u64) as usize;
+                        let value = values.value(rng, record.field_bytes);
+                        self.driver.update(key, field, value).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        Some(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readable_prefix_waits_for_gaps() {
+        let shared = Shared {
+            next_insert: AtomicU64::new(10),
+            readable: AtomicU64::new(10),
+            acked_above: Mutex::new(BTreeSet::new()),
+            started: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        };
+        shared.acknowledge(11);
+        shared.acknowledge(12);
+        assert_eq!(shared.readable.load(Ordering::Relaxed), 10);
+        shared.acknowledge(10);
+        assert_eq!(shared.readable.load(Ordering::Relaxed), 13);
+        assert!(shared.acked_above.lock().unwrap().is_empty());
+    }
+}

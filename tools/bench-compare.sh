@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The standard comparison on one machine: a local 1-node Shoal (2 shards), a 3-node Shoal
+# (RF=3, QUORUM; only when `shoal dev-cluster` exists), a Redis without persistence and a
+# Redis with `appendfsync always`, each driven by the same `shoal-bench` with the same
+# settings: load, then workloads A, B and C. Prints one markdown table of throughput and
+# p99 with ratios to Redis, and keeps every run's JSON in $OUT_DIR.
+#
+# Settings (environment): RECORDS (100000), VALUE_BYTES (1000, in 10 fields), DURATION_S
+# (30 per workload), CONCURRENCY (50 connections), THREADS (1 generator thread),
+# OUT_DIR (bench-out/compare), SKIP_BUILD=1 to use the binaries already built (SHOAL_BIN,
+# BENCH_BIN override their paths). Needs redis-server (apt-get install -y redis-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RECORDS="${RECORDS:-100000}"
+VALUE_BYTES="${VALUE_BYTES:-1000}"
+DURATION_S="${DURATION_S:-30}"
+CONCURRENCY="${CONCURRENCY:-50}"
+THREADS="${THREADS:-1}"
+OUT_DIR="${OUT_DIR:-bench-out/compare}"
+SHOAL_BIN="${SHOAL_BIN:-target/release/shoal}"
+BENCH_BIN="${BENCH_BIN:-target/release/shoal-bench}"
+REDIS_PORT=6390
+REDIS_AOF_PORT=6391
+
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  cargo build --release --locked -p shoal-cli -p shoal-bench-harness
+fi
+command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server" >&2; exit 1; }
+ulimit -l unlimited 2>/dev/null || ulimit -l 65536 2>/dev/null || true
+mkdir -p "$OUT_DIR"
+work="$(mktemp -d /tmp/shoal-compare.XXXXXX)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() { # host port
+  for _ in $(seq 1 200); do
+    if (echo >"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on $1:$2" >&2
+  return 1
+}
+
+wait_health() { # host:port
+  for _ in $(seq 1 200); do
+    if curl -fs "http://$1/health" >/dev/null 2>&1; then return 0; fi
+    sleep 0.05
+  done
+  echo "node at $1 never became healthy" >&2
+  return 1
+}
+
+bench() { # name target hosts workload extra-args...
+  local name="$1" target="$2" hosts="$3" workload="$4"
+  shift 4
+  local duration=(--duration-s "$DURATION_S")
+  [[ "$workload" == load ]] && duration=()
+  # Other work on the machine skews everything; the load average says how much there was.
+  echo "--- $name: workload $workload (loadavg $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  "$BENCH_BIN" --target "$target" --hosts "$hosts" --workload "$workload" \
+    --records "$RECORDS" --value-bytes "$VALUE_BYTES" --fields 10 \
+    --concurrency "$CONCURRENCY" --threads "$THREADS" "${duration[@]}" \
+    --report-interval-s 10 --out "$OUT_DIR/$name-$workload.json" "$@" >"$OUT_DIR/$name-$workload.log"
+  tail -n 8 "$OUT_DIR/$name-$workload.log" >&2
+}
+
+run_all() { # name target hosts extra-args...
+  local name="$1" target="$2" hosts="$3"
+  shift 3
+  for workload in load a b c; do bench "$name" "$target" "$hosts" "$workload" "$@"; done
+}
+
+systems=()
+
+# 1. Shoal, one node, two shards.
+mkdir -p "$work/shoal1"
+"$SHOAL_BIN" server --listen 127.0.0.1:7400 --http 127.0.0.1:7480 --data-dir "$work/shoal1" \
+  --shards 2 >"$work/shoal1.log" 2>&1 &
+pids+=($!)
+wait_health 127.0.0.1:7480
+run_all shoal-1node shoal 127.0.0.1:7400 --rf 1 --read-consistency ONE --write-consistency ONE
+systems+=(shoal-1node)
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+
+# 2. Shoal, three nodes, RF=3, QUORUM (needs `shoal dev-cluster`).
+if "$SHOAL_BIN" dev-cluster --help >/dev/null 2>&1; then
+  "$SHOAL_BIN" dev-cluster --nodes 3 --base-dir "$work/shoal3" >"$work/shoal3.log" 2>&1 &
+  pids+=($!)
+  wait_health 127.0.0.1:7480
+  run_all shoal-3node shoal 127.0.0.1:7400,127.0.0.2:7400,127.0.0.3:7400 --rf 3 \
+    --metrics 127.0.0.1:7480,127.0.0.2:7480,127.0.0.3:7480
+  systems+=(shoal-3node)
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+else
+  echo "note: \`shoal dev-cluster\` does not exist yet: the 3-node row is skipped" >&2
+fi
+
+# 3. Redis without persistence, then with an fsync per write.
+redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$work" \
+  >"$work/redis.log" 2>&1 &
+pids+=($!)
+wait_port 127.0.0.1 "$REDIS_PORT"
+run_all redis redis "127.0.0.1:$REDIS_PORT"
+systems+=(redis)
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+
+mkdir -p "$work/aof"
+redis-server --port "$REDIS_AOF_PORT" --save "" --appendonly yes --appendfsync always \
+  --dir "$work/aof" >"$work/redis-aof.log" 2>&1 &
+pids+=($!)
+wait_port 127.0.0.1 "$REDIS_AOF_PORT"
+run_all redis-aof redis "127.0.0.1:$REDIS_AOF_PORT"
+systems+=(redis-aof)
+
+python3 - "$OUT_DIR" "${systems[@]}" <<'PY'
+import json, sys
+out, systems = sys.argv[1], sys.argv[2:]
+def load(s, w):
+    with open(f"{out}/{s}-{w}.json") as f:
+        return json.load(f)
+def p99(r, op):
+    o = r["ops"].get(op)
+    return o["latency_us"]["p99"] if o else None
+def errors(r):
+    return sum(sum(o["errors"].values()) for o in r["ops"].values())
+print("| workload | system | ops/s | read p99 µs | write p99 µs | errors | ops/s ÷ Redis | read p99 ÷ Redis | write p99 ÷ Redis |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+fmt = lambda v: "—" if v is None else f"{v:,.0f}"
+ratio = lambda a, b: "—" if a is None or not b else f"{a / b:.2f}"
+for w in ["load", "a", "b", "c"]:
+    base = load("redis", w) if "redis" in systems else None
+    for s in systems:
+        r = load(s, w)
+        write = "insert" if w == "load" else "update"
+        rp, wp = p99(r, "read"), p99(r, write)
+        print(f"| {w.upper() if w != 'load' else 'load'} | {s} | {fmt(r['throughput'])} | {fmt(rp)} | {fmt(wp)} | {errors(r)} "
+              f"| {ratio(r['throughput'], base and base['throughput'])} "
+              f"| {ratio(rp, base and p99(base, 'read'))} | {ratio(wp, base and p99(base, write))} |")
+PY
