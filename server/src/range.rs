@@ -2,11 +2,17 @@
 //! shard), with filters, projections, limits and page tokens.
 //!
 //! # Page tokens
-//! Opaque to clients: `[1][kind][shard: u32 BE][resume key]`, kind 1 = query, 2 = scan.
-//! The resume key is the last engine key examined; the next page starts after it. A scan
-//! segment visits shard 0, 1, ... in turn (every shard holds part of every token range), so
-//! its token also names the shard to continue on; a page may be empty when a shard holds
-//! nothing of the segment, and the token then points at the next shard.
+//! Opaque to clients: `[2][kind][node: u64 BE][shard: u32 BE][resume key]`, kind 1 = query,
+//! 2 = scan. The resume key is the last engine key examined; the next page starts after it.
+//!
+//! # Scans across the cluster
+//! A scan segment visits the live nodes in node-id order and, on each, shard 0, 1, ... in
+//! turn (every shard holds part of every token range), so its token names the node and
+//! shard to continue on; a page may be empty when a shard holds nothing of the segment.
+//! Each node returns only the items it is *responsible* for: those whose first live replica
+//! (ring order) it is. So every item is returned once, from one replica: a scan reads at ONE
+//! whatever level it asks for (merging replica streams for QUORUM scans is future work),
+//! and a membership change between pages may repeat or skip items of the ranges that move.
 
 use std::ops::Bound;
 
@@ -22,7 +28,7 @@ use shoal_types::partitioner::token;
 use crate::ops::{projected, Expressions, OpError, OpResult};
 use crate::shard::Shard;
 
-const TOKEN_VERSION: u8 = 1;
+const TOKEN_VERSION: u8 = 2;
 const KIND_QUERY: u8 = 1;
 const KIND_SCAN: u8 = 2;
 /// Items a page reads when the request sets no limit.
@@ -35,6 +41,8 @@ pub const SEGMENTS_MAX: u32 = 1_000_000;
 pub struct PageToken {
     /// Query or scan.
     pub kind: u8,
+    /// The node to continue on (scans; 0 = the first live node).
+    pub node: u64,
     /// The shard to continue on (scans).
     pub shard: u32,
     /// Resume after this key (none: start of the shard's range).
@@ -45,6 +53,7 @@ impl PageToken {
     /// The token's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![TOKEN_VERSION, self.kind];
+        out.extend_from_slice(&self.node.to_be_bytes());
         out.extend_from_slice(&self.shard.to_be_bytes());
         if let Some(key) = &self.resume_after {
             out.extend_from_slice(key);
@@ -55,27 +64,52 @@ impl PageToken {
     /// Parses a token, checking it is of `kind`.
     pub fn decode(bytes: &[u8], kind: u8) -> OpResult<PageToken> {
         let bad = || OpError::bad("invalid page token (not from this query or scan)");
-        let (head, rest) = bytes.split_at_checked(6).ok_or_else(bad)?;
-        let [version, token_kind, s0, s1, s2, s3] = head else { return Err(bad()) };
-        if *version != TOKEN_VERSION || *token_kind != kind {
+        let (head, rest) = bytes.split_at_checked(14).ok_or_else(bad)?;
+        let (tag, numbers) = head.split_at(2);
+        if tag != [TOKEN_VERSION, kind] {
             return Err(bad());
         }
-        let shard = u32::from_be_bytes([*s0, *s1, *s2, *s3]);
+        let (node, shard) = numbers.split_at(8);
+        let node = u64::from_be_bytes(node.try_into().map_err(|_| bad())?);
+        let shard = u32::from_be_bytes(shard.try_into().map_err(|_| bad())?);
         let resume_after = if rest.is_empty() { None } else { Some(rest.to_vec()) };
-        Ok(PageToken { kind, shard, resume_after })
+        Ok(PageToken { kind, node, shard, resume_after })
     }
 }
 
-/// The shard a scan page runs on: the one its token names, else shard 0.
-pub fn scan_shard(scan: &ScanRequest, shards: usize) -> OpResult<usize> {
-    let shard = match &scan.page_token {
-        Some(bytes) => PageToken::decode(bytes, KIND_SCAN)?.shard as usize,
-        None => 0,
+/// Where a scan page runs: the node (id) and shard its token names, moved on to the next
+/// live node if that one is down; the start is the first live node, shard 0.
+pub fn scan_target(shard: &Shard, scan: &ScanRequest) -> OpResult<(u64, usize, Option<Vec<u8>>)> {
+    let (node, mut index, mut resume) = match &scan.page_token {
+        Some(bytes) => {
+            let t = PageToken::decode(bytes, KIND_SCAN)?;
+            (t.node, t.shard as usize, t.resume_after)
+        }
+        None => (0, 0, None),
     };
-    if shard >= shards {
-        return Err(OpError::bad("invalid page token (names a shard this node lacks)"));
+    let view = shard.node.view();
+    let live: Vec<u64> = view.endpoints.keys().copied().filter(|id| view.is_up(*id)).collect();
+    let target = if node == 0 {
+        live.first().copied().unwrap_or(shard.node.settings.node_id)
+    } else if live.contains(&node) {
+        node
+    } else {
+        // That node went down: its ranges are now the next live replica's to return.
+        index = 0;
+        resume = None;
+        live.iter().copied().find(|id| *id > node).or(live.first().copied()).unwrap_or(node)
+    };
+    let shards = view.endpoints.get(&target).map_or(shard.count, |e| e.shards as usize);
+    if index >= shards.max(1) {
+        return Err(OpError::bad("invalid page token (names a shard that node lacks)"));
     }
-    Ok(shard)
+    Ok((target, index, resume))
+}
+
+/// The token of a scan page that runs on `node`, `shard`, resuming after `resume`.
+pub fn scan_token(node: u64, shard: usize, resume: Option<Vec<u8>>) -> Vec<u8> {
+    let shard = u32::try_from(shard).unwrap_or(u32::MAX);
+    PageToken { kind: KIND_SCAN, node, shard, resume_after: resume }.encode()
 }
 
 fn page_limit(limit: u32) -> usize {
@@ -219,9 +253,9 @@ pub async fn query(
         }
         items.push(projected(&paths, item));
     }
-    let page_token = page
-        .resume_after
-        .map(|key| PageToken { kind: KIND_QUERY, shard: 0, resume_after: Some(key) }.encode());
+    let page_token = page.resume_after.map(|key| {
+        PageToken { kind: KIND_QUERY, node: 0, shard: 0, resume_after: Some(key) }.encode()
+    });
     Ok(Response::ok(ResponseBody::Page(Page {
         items,
         page_token,
@@ -272,16 +306,25 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
         reverse: false,
         limit: page_limit(s.limit),
     };
-    if let Some(bytes) = &s.page_token {
-        let token = PageToken::decode(bytes, KIND_SCAN)?;
-        if let Some(key) = token.resume_after {
-            resume(&mut range, key)?;
-        }
+    // The router resolved the token (a node that went down moves the scan on); resume only
+    // within the page this node and shard were asked for.
+    let (_, _, resume_after) = scan_target(shard, s)?;
+    if let Some(key) = resume_after {
+        resume(&mut range, key)?;
     }
     let page = shard.engine.scan(table.id, &range).await?;
+    let view = shard.node.view();
+    let me = shard.node.settings.node_id;
+    let rf = usize::from(table.spec.replication_factor);
     let scanned = page.items.len();
     let mut items = Vec::with_capacity(scanned);
-    for (_, item) in page.items {
+    for (key, item) in page.items {
+        // Only the items this node answers for: it is their first live replica.
+        let responsible =
+            view.ring.replicas(key.token, rf).into_iter().find(|m| m.id == me || view.is_up(m.id));
+        if responsible.is_some_and(|m| m.id != me) {
+            continue;
+        }
         if let Some(f) = &filter {
             if !evaluate_condition(f, &item)? {
                 continue;
@@ -289,17 +332,15 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
         }
         items.push(projected(&paths, item));
     }
-    let this = u32::try_from(shard.id).unwrap_or(u32::MAX);
+    let next_live = view.endpoints.keys().copied().find(|id| *id > me && view.is_up(*id));
     let page_token = match page.resume_after {
-        Some(key) => Some(PageToken { kind: KIND_SCAN, shard: this, resume_after: Some(key) }),
-        None if shard.id + 1 < shard.count => {
-            Some(PageToken { kind: KIND_SCAN, shard: this + 1, resume_after: None })
-        }
-        None => None,
+        Some(key) => Some(scan_token(me, shard.id, Some(key))),
+        None if shard.id + 1 < shard.count => Some(scan_token(me, shard.id + 1, None)),
+        None => next_live.map(|node| scan_token(node, 0, None)),
     };
     Ok(Response::ok(ResponseBody::Page(Page {
         items,
-        page_token: page_token.map(|t| t.encode()),
+        page_token,
         scanned: u32::try_from(scanned).unwrap_or(u32::MAX),
     })))
 }
@@ -328,7 +369,8 @@ mod tests {
 
     #[test]
     fn page_tokens_round_trip_and_refuse_the_wrong_kind() {
-        let token = PageToken { kind: KIND_SCAN, shard: 3, resume_after: Some(vec![9, 8]) };
+        let token =
+            PageToken { kind: KIND_SCAN, node: 77, shard: 3, resume_after: Some(vec![9, 8]) };
         let bytes = token.encode();
         assert_eq!(PageToken::decode(&bytes, KIND_SCAN).unwrap(), token);
         assert!(PageToken::decode(&bytes, KIND_QUERY).is_err());

@@ -127,7 +127,18 @@ fn target(shard: &Shard, request: &Request) -> OpResult<Target> {
         }
         Request::Gossip { .. } | Request::SchemaPush { .. } => Target::Shard(0),
         Request::NodeStatus => Target::Here,
-        Request::Scan(s) => Target::Shard(range::scan_shard(s, shard.count)?),
+        Request::Scan(s) => {
+            let (node, index, _) = range::scan_target(shard, s)?;
+            if node == shard.node.settings.node_id {
+                Target::Shard(index)
+            } else {
+                let view = shard.node.view();
+                match view.endpoints.get(&node) {
+                    Some(e) => Target::Node(e.internode.clone()),
+                    None => return Err(OpError::bad("invalid page token (unknown node)")),
+                }
+            }
+        }
         Request::BatchGet { .. } | Request::BatchWrite { .. } => Target::Split,
     })
 }
@@ -177,7 +188,18 @@ async fn route(shard: &Rc<Shard>, envelope: RequestEnvelope, raw: &[u8]) -> Resp
         Ok(Target::Here) => execute(shard, envelope).await,
         Ok(Target::Shard(s)) if s == shard.id => execute(shard, envelope).await,
         Ok(Target::Shard(s)) => forward(shard, s, raw.to_vec()).await,
-        Ok(Target::Node(address)) => forward_to_node(shard, &address, envelope).await,
+        Ok(Target::Node(address)) => {
+            let mut envelope = envelope;
+            if let Request::Scan(scan) = &mut envelope.request {
+                match range::scan_target(shard, scan) {
+                    Ok((node, index, resume)) => {
+                        scan.page_token = Some(range::scan_token(node, index, resume));
+                    }
+                    Err(e) => return e.into_response(),
+                }
+            }
+            forward_to_node(shard, &address, envelope).await
+        }
         Ok(Target::Split) => {
             split_batch(shard, envelope).await.unwrap_or_else(OpError::into_response)
         }
