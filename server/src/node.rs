@@ -284,6 +284,8 @@ async fn shard_main(
         None => (0, None, Vec::new()),
     };
     let dir: PathBuf = node.settings.data_dir.join(format!("shard-{id}"));
+    // A node whose data directory is new has never been part of a ring.
+    let fresh = !dir.join("MANIFEST").exists();
     std::fs::create_dir_all(&dir).map_err(|e| {
         ServerError::Shard(format!("shard {id}: cannot create {}: {e}", dir.display()))
     })?;
@@ -331,6 +333,9 @@ async fn shard_main(
         schema::bootstrap(&shard).await.map_err(|e| {
             ServerError::Shard(format!("shard 0: cannot load the schema: {}", e.message))
         })?;
+        if fresh {
+            refuse_joining_a_ring_with_data(&shard).await?;
+        }
         shard.catalog_loaded();
     } else {
         // Shard 0 may fail before it sends the catalog; then stop instead of waiting forever.
@@ -395,6 +400,36 @@ async fn shard_main(
         .close()
         .await
         .map_err(|e| ServerError::Shard(format!("shard {id}: closing the engine: {e}")))
+}
+
+/// A new node may form a ring with others that are new too, but may not join one that holds
+/// data: it would own ranges whose data it lacks, and without bootstrap (streaming) nothing
+/// would give it that data. The seeds are asked for their schema; any table means data.
+async fn refuse_joining_a_ring_with_data(shard: &Rc<Shard>) -> Result<(), ServerError> {
+    let Some(peers) = &shard.peers else { return Ok(()) };
+    let me = shard.node.settings.internode.to_string();
+    for seed in shard.node.settings.seeds.iter().filter(|s| **s != me) {
+        let request = shoal_net::Request::SchemaPush { tables: Vec::new() };
+        let timeout = Duration::from_millis(500);
+        let Ok(response) =
+            peers.call(seed, shoal_net::RequestHeader::default(), request, timeout).await
+        else {
+            continue; // a seed that is down says nothing
+        };
+        if let shoal_net::ResponseBody::Schema(tables) = response.body {
+            if let Some((table, _)) = tables.iter().find(|(_, dropped)| !dropped) {
+                return Err(ServerError::Shard(format!(
+                    "this node's data directory is new, and the cluster at seed {seed} already \
+                     holds data (table {:?}): joining a ring that holds data needs bootstrap \
+                     (streaming its ranges to the new node), which Shoal does not have yet. Start \
+                     new nodes together on an empty cluster, or restart this node with its old \
+                     data directory",
+                    table.spec.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Copies engine gauges into the shard's metrics once a second.

@@ -320,6 +320,9 @@ fn cluster_info(shard: &Shard) -> ClusterInfo {
 async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
     let ts = envelope.header.timestamp_micros;
     let cl = envelope.header.consistency;
+    if ts != 0 {
+        shard.observe_timestamp(ts);
+    }
     let result: OpResult<Response> = match envelope.request {
         Request::CreateTable { spec, if_not_exists } => {
             schema::create_table(shard, spec, if_not_exists).await
@@ -482,6 +485,9 @@ async fn replica_write(
         return Err(OpError::bad("replica write to a partition header"));
     };
     let row = shoal_types::Row::decode(row).map_err(|e| OpError::bad(e.to_string()))?;
+    if let Some(ts) = row.max_ts() {
+        shard.observe_timestamp(ts);
+    }
     shard.engine.write(t.id, &key, row).await?;
     Ok(Response::ok(ResponseBody::Empty))
 }

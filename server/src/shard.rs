@@ -202,6 +202,12 @@ impl Shard {
         ts
     }
 
+    /// Moves the hybrid clock past a timestamp seen from another node, so this shard's next
+    /// writes order after it even if its wall clock is behind.
+    pub fn observe_timestamp(&self, ts: u64) {
+        self.hlc.set(self.hlc.get().max(ts));
+    }
+
     /// Locks the stripe of an item key (its encoding), for a read-modify-write.
     pub async fn lock_key(&self, key: &[u8]) -> AsyncLockGuard {
         let stripe = (xxhash_rust::xxh3::xxh3_64(key) % LOCK_STRIPES as u64) as usize;

@@ -211,6 +211,39 @@ async fn consistency_levels_failures_hints_and_gossip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_cannot_join_a_ring_that_holds_data() {
+    let nodes = start_cluster(3);
+    nodes[0].direct_client().await.create_table(spec(), false).await.unwrap();
+    let host = &harness::unique_hosts(1)[0];
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = format!("{}:7470", nodes[0].host);
+    let output = tokio::task::spawn_blocking({
+        let host = host.clone();
+        let data = dir.path().join("data");
+        move || {
+            std::process::Command::new(harness::shoal_bin())
+                .args([
+                    "server",
+                    "--listen",
+                    &format!("{host}:7400"),
+                    "--http",
+                    &format!("{host}:7480"),
+                ])
+                .args(["--data-dir", data.to_str().unwrap(), "--shards", "1", "--seeds", &seeds])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success(), "the new node started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bootstrap") && stderr.contains("replicated"), "{stderr}");
+    // The ring still has exactly the three nodes.
+    assert_eq!(nodes[0].up_count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quorum_read_returns_the_newest_version_and_repairs_the_stale_replica() {
     let nodes = start_cluster(3);
     let c1 = nodes[0].direct_client().await;
