@@ -7,7 +7,9 @@
 #
 # Settings (environment): RECORDS (100000), VALUE_BYTES (1000, in 10 fields), DURATION_S
 # (30 per workload), CONCURRENCY (50 connections), THREADS (1 generator thread),
-# OUT_DIR (bench-out/compare), SKIP_BUILD=1 to use the binaries already built (SHOAL_BIN,
+# OUT_DIR (bench-out/compare), SYSTEMS (which to run, default
+# "shoal-1node shoal-3node redis redis-aof"; ratios use $OUT_DIR/redis-*.json even from an
+# earlier run), SKIP_BUILD=1 to use the binaries already built (SHOAL_BIN,
 # BENCH_BIN override their paths). Needs redis-server (apt-get install -y redis-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,7 @@ THREADS="${THREADS:-1}"
 OUT_DIR="${OUT_DIR:-bench-out/compare}"
 SHOAL_BIN="${SHOAL_BIN:-target/release/shoal}"
 BENCH_BIN="${BENCH_BIN:-target/release/shoal-bench}"
+SYSTEMS="${SYSTEMS:-shoal-1node shoal-3node redis redis-aof}"
 REDIS_PORT=6390
 REDIS_AOF_PORT=6391
 
@@ -43,6 +46,15 @@ wait_port() { # host port
     sleep 0.05
   done
   echo "nothing listens on $1:$2" >&2
+  return 1
+}
+
+wait_ready_line() { # log file: `shoal dev-cluster` prints "ready: ..." once all nodes see each other
+  for _ in $(seq 1 1300); do
+    if grep -q '^ready:' "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "the cluster never became ready (see $1)" >&2
   return 1
 }
 
@@ -76,8 +88,10 @@ run_all() { # name target hosts extra-args...
 }
 
 systems=()
+wanted() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 
 # 1. Shoal, one node, two shards.
+if wanted shoal-1node; then
 mkdir -p "$work/shoal1"
 "$SHOAL_BIN" server --listen 127.0.0.1:7400 --http 127.0.0.1:7480 --data-dir "$work/shoal1" \
   --shards 2 >"$work/shoal1.log" 2>&1 &
@@ -86,13 +100,17 @@ wait_health 127.0.0.1:7480
 run_all shoal-1node shoal 127.0.0.1:7400 --rf 1 --read-consistency ONE --write-consistency ONE
 systems+=(shoal-1node)
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+fi
 
 # 2. Shoal, three nodes, RF=3, QUORUM (needs `shoal dev-cluster`).
-if "$SHOAL_BIN" dev-cluster --help >/dev/null 2>&1; then
+if ! wanted shoal-3node; then
+  :
+elif "$SHOAL_BIN" dev-cluster --help >/dev/null 2>&1; then
   "$SHOAL_BIN" dev-cluster --nodes 3 --base-dir "$work/shoal3" >"$work/shoal3.log" 2>&1 &
   pids+=($!)
-  wait_health 127.0.0.1:7480
+  wait_ready_line "$work/shoal3.log"
   run_all shoal-3node shoal 127.0.0.1:7400,127.0.0.2:7400,127.0.0.3:7400 --rf 3 \
+    --read-consistency QUORUM --write-consistency QUORUM \
     --metrics 127.0.0.1:7480,127.0.0.2:7480,127.0.0.3:7480
   systems+=(shoal-3node)
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
@@ -101,6 +119,7 @@ else
 fi
 
 # 3. Redis without persistence, then with an fsync per write.
+if wanted redis; then
 redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$work" \
   >"$work/redis.log" 2>&1 &
 pids+=($!)
@@ -108,7 +127,9 @@ wait_port 127.0.0.1 "$REDIS_PORT"
 run_all redis redis "127.0.0.1:$REDIS_PORT"
 systems+=(redis)
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+fi
 
+if wanted redis-aof; then
 mkdir -p "$work/aof"
 redis-server --port "$REDIS_AOF_PORT" --save "" --appendonly yes --appendfsync always \
   --dir "$work/aof" >"$work/redis-aof.log" 2>&1 &
@@ -116,9 +137,10 @@ pids+=($!)
 wait_port 127.0.0.1 "$REDIS_AOF_PORT"
 run_all redis-aof redis "127.0.0.1:$REDIS_AOF_PORT"
 systems+=(redis-aof)
+fi
 
 python3 - "$OUT_DIR" "${systems[@]}" <<'PY'
-import json, sys
+import json, os, sys
 out, systems = sys.argv[1], sys.argv[2:]
 def load(s, w):
     with open(f"{out}/{s}-{w}.json") as f:
@@ -133,7 +155,7 @@ print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 fmt = lambda v: "—" if v is None else f"{v:,.0f}"
 ratio = lambda a, b: "—" if a is None or not b else f"{a / b:.2f}"
 for w in ["load", "a", "b", "c"]:
-    base = load("redis", w) if "redis" in systems else None
+    base = load("redis", w) if os.path.exists(f"{out}/redis-{w}.json") else None
     for s in systems:
         r = load(s, w)
         write = "insert" if w == "load" else "update"

@@ -36,8 +36,9 @@ pub struct ClientConfig {
     /// Requests in flight on one connection; further callers wait for a free slot
     /// (backpressure), inside their deadline. Default: 128.
     pub inflight_per_connection: usize,
-    /// Send single-partition requests straight to the shard (core) that owns the key, when
-    /// the node advertises a shard map this client understands. Default: true.
+    /// Send single-partition requests straight to the key's first replica, to the port of
+    /// the shard (core) that owns the key there, when the nodes advertise a ring and shard
+    /// maps this client understands; also refresh the ring in the background. Default: true.
     pub shard_aware: bool,
     /// Largest response body accepted; a larger frame breaks the connection.
     /// Default: [`shoal_net::frame::FRAME_BYTES_MAX_DEFAULT`].
@@ -68,7 +69,10 @@ pub struct RequestOptions {
     pub consistency: Option<Consistency>,
     /// Deadline of each attempt; `None` takes [`ClientConfig::request_timeout`].
     pub timeout: Option<Duration>,
-    /// Write timestamp in µs since the epoch; `None` lets the client assign the current time
-    /// to writes, which makes unconditional puts, deletes and batch writes safe to retry.
+    /// Write timestamp in µs since the epoch; `None` lets the client stamp every write with
+    /// its own monotonic clock (`max(now, last + 1)`, see the crate docs, "Write ordering"),
+    /// which also makes unconditional puts, deletes and batch writes safe to retry. A value
+    /// set here is sent as is and does not move the client's clock; `Some(0)` lets the
+    /// coordinator stamp the write.
     pub timestamp_micros: Option<u64>,
 }

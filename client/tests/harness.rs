@@ -15,6 +15,7 @@ use shoal_client::{
     TableDescription, TableSpec, Value,
 };
 use shoal_net::{FrameKind, RequestEnvelope};
+use shoal_types::KeyValue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -74,6 +75,8 @@ pub struct FakeNode {
     pub address: String,
     pub incoming: mpsc::UnboundedReceiver<Incoming>,
     pub accepted: Arc<AtomicUsize>,
+    /// The accept loop and every connection's reader, for [`FakeNode::kill`].
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl FakeNode {
@@ -87,25 +90,51 @@ impl FakeNode {
         let accepted = Arc::new(AtomicUsize::new(0));
         let auto: Auto = Arc::new(auto);
         let counter = Arc::clone(&accepted);
-        tokio::spawn(async move {
+        let tasks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tasks_in_loop = Arc::clone(&tasks);
+        let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let connection = counter.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(stream, connection, Arc::clone(&auto), incoming_tx.clone()));
+                let served =
+                    tokio::spawn(serve(stream, connection, Arc::clone(&auto), incoming_tx.clone()));
+                tasks_in_loop.lock().unwrap().push(served.abort_handle());
             }
         });
-        FakeNode { address, incoming, accepted }
+        tasks.lock().unwrap().push(accept.abort_handle());
+        FakeNode { address, incoming, accepted, tasks }
+    }
+
+    /// Closes the listener and every connection: the node is gone, its port refuses.
+    pub async fn kill(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        // Let the aborted tasks drop their sockets.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     /// A node that answers cluster info with `info` and describes every table with the
     /// partition key `pk` (S) and sort key `sk` (N).
     pub async fn standard(info: impl Fn(&str) -> ClusterInfo + Send + Sync + 'static) -> FakeNode {
+        FakeNode::standard_rf(1, info).await
+    }
+
+    /// [`FakeNode::standard`] with tables of replication factor `rf`.
+    pub async fn standard_rf(
+        rf: u8,
+        info: impl Fn(&str) -> ClusterInfo + Send + Sync + 'static,
+    ) -> FakeNode {
         let own = Arc::new(std::sync::OnceLock::<String>::new());
         let own_in_auto = Arc::clone(&own);
         let node = FakeNode::start(move |envelope| match &envelope.request {
             Request::ClusterInfo => Some(Response::ok(ResponseBody::ClusterInfo(info(
                 own_in_auto.get().map(String::as_str).unwrap_or_default(),
             )))),
-            Request::DescribeTable { name } => Some(Response::ok(ResponseBody::Table(table(name)))),
+            Request::DescribeTable { name } => {
+                let mut description = table(name);
+                description.spec.replication_factor = rf;
+                Some(Response::ok(ResponseBody::Table(description)))
+            }
             _ => None,
         })
         .await;
@@ -197,6 +226,90 @@ pub fn sharded_info(address: &str, shards: &[String]) -> ClusterInfo {
         sharding_ignore_msb: 12,
         ring: vec![(0, address.to_owned())],
     }
+}
+
+/// Vnodes per fake node in a [`FakeCluster`].
+pub const FAKE_VNODES: u32 = 8;
+
+/// One fake node of a [`FakeCluster`]: a main listener and one listener per shard.
+pub struct FakeClusterNode {
+    pub id: u64,
+    pub main: FakeNode,
+    pub shards: Vec<FakeNode>,
+}
+
+impl FakeClusterNode {
+    /// Kills the main listener and every shard listener.
+    pub async fn kill(&self) {
+        self.main.kill().await;
+        for shard in &self.shards {
+            shard.kill().await;
+        }
+    }
+}
+
+/// Fake nodes that advertise one ring: each node's vnode tokens derive from its id as a real
+/// node's do, and every node's cluster info names its own shard listeners.
+pub struct FakeCluster {
+    pub nodes: Vec<FakeClusterNode>,
+    /// `(token, main address)`, ascending.
+    pub ring: Vec<(u64, String)>,
+}
+
+impl FakeCluster {
+    /// `nodes` nodes of `shards` shards each, serving tables of replication factor `rf`.
+    pub async fn start(nodes: usize, shards: usize, rf: u8) -> FakeCluster {
+        let ring_cell = Arc::new(std::sync::OnceLock::<Vec<(u64, String)>>::new());
+        let mut members = Vec::new();
+        for index in 0..nodes {
+            let id = 1000 + index as u64;
+            let mut shard_nodes = Vec::new();
+            for _ in 0..shards {
+                shard_nodes.push(FakeNode::start(|_| None).await);
+            }
+            let addresses: Vec<String> = shard_nodes.iter().map(|s| s.address.clone()).collect();
+            let ring_in_info = Arc::clone(&ring_cell);
+            let main = FakeNode::standard_rf(rf, move |own| ClusterInfo {
+                node_id: id,
+                ring: ring_in_info.get().cloned().unwrap_or_default(),
+                ..sharded_info(own, &addresses)
+            })
+            .await;
+            members.push(FakeClusterNode { id, main, shards: shard_nodes });
+        }
+        let mut ring: Vec<(u64, String)> = members
+            .iter()
+            .flat_map(|m| {
+                shoal_cluster::vnode_tokens(m.id, FAKE_VNODES)
+                    .into_iter()
+                    .map(|t| (t, m.main.address.clone()))
+            })
+            .collect();
+        ring.sort();
+        ring_cell.set(ring.clone()).unwrap();
+        FakeCluster { nodes: members, ring }
+    }
+
+    /// The index of the node that owns `token` (the first vnode at or after it, wrapping).
+    pub fn owner(&self, token: u64) -> usize {
+        let at = self.ring.partition_point(|(t, _)| *t < token) % self.ring.len();
+        let address = &self.ring[at].1;
+        self.nodes.iter().position(|n| &n.main.address == address).unwrap()
+    }
+
+    /// A partition key whose first replica is node `node`.
+    pub fn key_owned_by(&self, node: usize) -> String {
+        (0..)
+            .map(|i| format!("key{i}"))
+            .find(|k| self.owner(shoal_types::partitioner::token(&KeyValue::S(k.clone()))) == node)
+            .expect("some key lands on every node")
+    }
+}
+
+/// The shard (among `shards`) that owns partition key `pk`.
+pub fn shard_of_key(pk: &str, shards: usize) -> usize {
+    let token = shoal_types::partitioner::token(&KeyValue::S(pk.to_owned()));
+    shoal_types::partitioner::shard_of(token, shards as u32) as usize
 }
 
 pub fn table(name: &str) -> TableDescription {

@@ -177,9 +177,30 @@ async fn current(
     key: &ItemKey,
     cl: Consistency,
 ) -> OpResult<Option<Item>> {
+    Ok(current_versioned(shard, table, key, cl).await?.0)
+}
+
+/// The item and the newest timestamp in its row (0 if none). A read-modify-write stamps its
+/// write above that timestamp: otherwise a client whose clock (or counter) is behind the
+/// version it read from would write a value that loses to the one it replaced, and an
+/// increment would vanish.
+async fn current_versioned(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    cl: Consistency,
+) -> OpResult<(Option<Item>, u64)> {
     let row = replicas::read(shard, table, key, cl).await?;
+    let newest = row.as_ref().and_then(Row::max_ts).unwrap_or(0);
     let now_ms = shard.engine.clock().now_ms();
-    Ok(row.and_then(|r| r.into_live_attributes(now_ms)))
+    Ok((row.and_then(|r| r.into_live_attributes(now_ms)), newest))
+}
+
+/// The timestamp of a write that read a row whose newest timestamp is `read_ts`.
+fn write_timestamp(shard: &Shard, requested: u64, read_ts: u64) -> u64 {
+    let ts = shard.timestamp(requested).max(read_ts.saturating_add(1));
+    shard.observe_timestamp(ts);
+    ts
 }
 
 /// Writes `row` here (the primary replica) and to the other replicas at `cl`.
@@ -249,12 +270,15 @@ pub async fn put(
     let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
     let encoded = key.encode();
     let _guard = if needs_read { Some(shard.lock_key(&encoded).await) } else { None };
-    let old =
-        if needs_read { current(shard, table, &key, options.consistency).await? } else { None };
+    let (old, read_ts) = if needs_read {
+        current_versioned(shard, table, &key, options.consistency).await?
+    } else {
+        (None, 0)
+    };
     if !condition_holds(&condition, old.as_ref())? {
         return Err(condition_failed());
     }
-    let ts = shard.timestamp(options.timestamp_micros);
+    let ts = write_timestamp(shard, options.timestamp_micros, read_ts);
     let expires = expires_at_ms(shard, table, options.ttl_secs);
     let returned = match options.return_values {
         ReturnValues::AllOld => old,
@@ -279,12 +303,15 @@ pub async fn delete(
     let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
     let encoded = key.encode();
     let _guard = if needs_read { Some(shard.lock_key(&encoded).await) } else { None };
-    let old =
-        if needs_read { current(shard, table, &key, options.consistency).await? } else { None };
+    let (old, read_ts) = if needs_read {
+        current_versioned(shard, table, &key, options.consistency).await?
+    } else {
+        (None, 0)
+    };
     if !condition_holds(&condition, old.as_ref())? {
         return Err(condition_failed());
     }
-    let ts = shard.timestamp(options.timestamp_micros);
+    let ts = write_timestamp(shard, options.timestamp_micros, read_ts);
     write(shard, table, &key, Row::delete_item(ts), options.consistency).await?;
     let returned = if options.return_values == ReturnValues::AllOld { old } else { None };
     Ok(Response::ok(ResponseBody::Item(returned)))
@@ -313,14 +340,14 @@ pub async fn update(
     let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
     let encoded = key.encode();
     let _guard = shard.lock_key(&encoded).await;
-    let old = current(shard, table, &key, options.consistency).await?;
+    let (old, read_ts) = current_versioned(shard, table, &key, options.consistency).await?;
     if !condition_holds(&condition, old.as_ref())? {
         return Err(condition_failed());
     }
     let mut new = old.clone().unwrap_or_else(|| key_item(&table.spec, &key));
     apply_update(&update, &mut new)?;
     check_item_size(shard, &new)?;
-    let ts = shard.timestamp(options.timestamp_micros);
+    let ts = write_timestamp(shard, options.timestamp_micros, read_ts);
     let expires = expires_at_ms(shard, table, options.ttl_secs);
     let empty = Item::new();
     let before = old.as_ref().unwrap_or(&empty);

@@ -389,4 +389,40 @@ async fn scans_and_queries_cover_the_cluster_once_with_rf_below_the_ring() {
     let unique: std::collections::BTreeSet<_> = seen.iter().cloned().collect();
     assert_eq!(seen.len(), (partitions * per) as usize, "duplicates or gaps");
     assert_eq!(unique.len(), seen.len());
+
+    // Increments sent through every node meet on the key's primary: none is lost.
+    let mut tasks = Vec::new();
+    for (i, node) in nodes.iter().enumerate().cycle().take(9) {
+        let c = node.direct_client().await;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                let key: Item = [("pk".to_string(), s("counter")), ("sk".to_string(), n(0))].into();
+                let one = Placeholders {
+                    values: [(":one".to_string(), n(1))].into(),
+                    ..Placeholders::default()
+                };
+                c.update("pairs", key, "ADD hits :one", one)
+                    .await
+                    .unwrap_or_else(|e| panic!("via node {i}: {e}"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let key: Item = [("pk".to_string(), s("counter")), ("sk".to_string(), n(0))].into();
+    let r = c1
+        .request_with(
+            Request::GetItem {
+                table: "pairs".into(),
+                key,
+                projection: None,
+                placeholders: Placeholders::default(),
+            },
+            at(Consistency::Quorum),
+        )
+        .await
+        .unwrap();
+    let ResponseBody::Item(Some(counter)) = r.body else { panic!("no counter") };
+    assert_eq!(counter["hits"], n(180), "lost increments across the cluster");
 }
