@@ -76,6 +76,10 @@ struct Args {
     /// Fields per record.
     #[arg(long, default_value_t = 10)]
     fields: usize,
+    /// Reads in this proportion and updates in the rest, instead of the workload's mix (for
+    /// example 0.8 for the cluster issue's 80 % GET / 20 % PUT).
+    #[arg(long)]
+    read_proportion: Option<f64>,
     /// Key distribution (default: the workload's).
     #[arg(long, value_enum)]
     distribution: Option<DistributionArg>,
@@ -169,8 +173,19 @@ fn plan(args: &Args) -> Result<Plan, String> {
     if !(args.zipf_theta > 0.0 && args.zipf_theta < 1.0) {
         return Err(format!("--zipf-theta must be in (0, 1), got {}", args.zipf_theta));
     }
-    let workload = Workload::named(&args.workload, args.zipf_theta)
+    let mut workload = Workload::named(&args.workload, args.zipf_theta)
         .ok_or_else(|| format!("unknown workload {} (load, a..f)", args.workload))?;
+    if let Some(p) = args.read_proportion {
+        if !(0.0..=1.0).contains(&p) || workload.is_load || workload.scans() {
+            return Err(format!(
+                "--read-proportion must be in [0, 1] and applies to workloads a-d and f, got {p}"
+            ));
+        }
+        workload.mix = vec![
+            (shoal_bench_harness::workload::OpKind::Read, p),
+            (shoal_bench_harness::workload::OpKind::Update, 1.0 - p),
+        ];
+    }
     let theta = args.zipf_theta;
     let distribution = match args.distribution {
         None => workload.distribution,
