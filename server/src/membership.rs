@@ -168,6 +168,15 @@ impl Membership {
         let seeds = shard.node.settings.seeds.clone();
         while !shard.node.stopping() {
             let now = now_ms();
+            let load: u64 = shard
+                .node
+                .metrics
+                .iter()
+                .map(|m| m.stored_bytes.load(std::sync::atomic::Ordering::Relaxed))
+                .sum();
+            if load != self.gossiper.borrow().me().load_bytes {
+                self.gossiper.borrow_mut().set_load(load);
+            }
             let changes = self.gossiper.borrow_mut().tick(now);
             self.after_changes(&shard, &changes);
             let targets = self.gossiper.borrow().gossip_targets(&seeds, random(), now);

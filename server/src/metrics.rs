@@ -65,6 +65,8 @@ pub struct ShardMetrics {
     pub memtable_bytes: AtomicU64,
     /// SSTables of all tables.
     pub sstables: AtomicU64,
+    /// Bytes stored: SSTable files and memtables (the `load` gossip reports).
+    pub stored_bytes: AtomicU64,
     /// Engine counters, copied likewise.
     pub engine_writes: AtomicU64,
     /// Point reads.
@@ -192,6 +194,7 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
     counter(&mut out, "shoal_memtable_bytes", "Bytes in memtables.", "gauge", &|s| {
         s.memtable_bytes.load(Relaxed)
     });
+    counter(&mut out, "shoal_stored_bytes", "Bytes in SSTables and memtables.", "gauge", &|s| s.stored_bytes.load(Relaxed));
     counter(&mut out, "shoal_sstables", "Live SSTables.", "gauge", &|s| s.sstables.load(Relaxed));
     counter(
         &mut out,

@@ -440,14 +440,16 @@ async fn refresh_gauges(shard: Rc<Shard>) {
         let e = shard.engine.metrics();
         let (memtables, _) = shard.engine.memory_bytes();
         m.memtable_bytes.store(memtables as u64, Relaxed);
-        let sstables: usize = shard
+        let files: Vec<_> = shard
             .engine
             .tables()
             .into_iter()
             .filter_map(|t| shard.engine.table_files(t).ok())
-            .map(|files| files.len())
-            .sum();
-        m.sstables.store(sstables as u64, Relaxed);
+            .flatten()
+            .collect();
+        m.sstables.store(files.len() as u64, Relaxed);
+        let file_bytes: u64 = files.iter().map(|f| f.file_bytes).sum();
+        m.stored_bytes.store(file_bytes + memtables as u64, Relaxed);
         m.engine_writes.store(e.writes.get(), Relaxed);
         m.engine_reads.store(e.reads.get(), Relaxed);
         m.flushes.store(e.flushes.get(), Relaxed);
