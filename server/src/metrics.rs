@@ -194,7 +194,9 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
     counter(&mut out, "shoal_memtable_bytes", "Bytes in memtables.", "gauge", &|s| {
         s.memtable_bytes.load(Relaxed)
     });
-    counter(&mut out, "shoal_stored_bytes", "Bytes in SSTables and memtables.", "gauge", &|s| s.stored_bytes.load(Relaxed));
+    counter(&mut out, "shoal_stored_bytes", "Bytes in SSTables and memtables.", "gauge", &|s| {
+        s.stored_bytes.load(Relaxed)
+    });
     counter(&mut out, "shoal_sstables", "Live SSTables.", "gauge", &|s| s.sstables.load(Relaxed));
     counter(
         &mut out,

@@ -255,6 +255,29 @@ pub struct WriteOptions<'a> {
     pub consistency: Consistency,
 }
 
+/// The lock, the current item and its newest timestamp for a write that needs them (a
+/// condition, or the old item returned); checks the condition. Without either, nothing is
+/// read or locked: a blind write needs no order but its timestamp's.
+async fn read_before_write(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    encoded: &[u8],
+    condition: &Option<Condition>,
+    options: &WriteOptions<'_>,
+) -> OpResult<(Option<shoal_engine::runtime::AsyncLockGuard>, Option<Item>, u64)> {
+    let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
+    if !needs_read {
+        return Ok((None, None, 0));
+    }
+    let guard = shard.lock_key(encoded).await;
+    let (old, read_ts) = current_versioned(shard, table, key, options.consistency).await?;
+    if !condition_holds(condition, old.as_ref())? {
+        return Err(condition_failed());
+    }
+    Ok((Some(guard), old, read_ts))
+}
+
 /// PUT.
 pub async fn put(
     shard: &Rc<Shard>,
@@ -267,17 +290,9 @@ pub async fn put(
     exprs.finish()?;
     let key = item_key(&table.spec, &item, false).map_err(OpError::bad)?;
     check_item_size(shard, &item)?;
-    let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
     let encoded = key.encode();
-    let _guard = if needs_read { Some(shard.lock_key(&encoded).await) } else { None };
-    let (old, read_ts) = if needs_read {
-        current_versioned(shard, table, &key, options.consistency).await?
-    } else {
-        (None, 0)
-    };
-    if !condition_holds(&condition, old.as_ref())? {
-        return Err(condition_failed());
-    }
+    let (_guard, old, read_ts) =
+        read_before_write(shard, table, &key, &encoded, &condition, &options).await?;
     let ts = write_timestamp(shard, options.timestamp_micros, read_ts);
     let expires = expires_at_ms(shard, table, options.ttl_secs);
     let returned = match options.return_values {
@@ -300,17 +315,9 @@ pub async fn delete(
     let condition = exprs.condition(options.condition)?;
     exprs.finish()?;
     let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
-    let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
     let encoded = key.encode();
-    let _guard = if needs_read { Some(shard.lock_key(&encoded).await) } else { None };
-    let (old, read_ts) = if needs_read {
-        current_versioned(shard, table, &key, options.consistency).await?
-    } else {
-        (None, 0)
-    };
-    if !condition_holds(&condition, old.as_ref())? {
-        return Err(condition_failed());
-    }
+    let (_guard, old, read_ts) =
+        read_before_write(shard, table, &key, &encoded, &condition, &options).await?;
     let ts = write_timestamp(shard, options.timestamp_micros, read_ts);
     write(shard, table, &key, Row::delete_item(ts), options.consistency).await?;
     let returned = if options.return_values == ReturnValues::AllOld { old } else { None };

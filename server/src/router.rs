@@ -471,6 +471,16 @@ fn local_table(shard: &Shard, reference: &shoal_net::TableRef) -> OpResult<Table
     Ok(t)
 }
 
+/// An encoded item key from another node.
+fn item_key_of(bytes: &[u8]) -> OpResult<shoal_types::ItemKey> {
+    match shoal_types::ItemKey::decode(bytes).map_err(|e| OpError::bad(e.to_string()))? {
+        shoal_types::DecodedKey::Item(key) => Ok(key),
+        shoal_types::DecodedKey::PartitionHeader { .. } => {
+            Err(OpError::bad("a replica request names a partition header, not an item"))
+        }
+    }
+}
+
 /// A row from a coordinator: merged into this replica.
 async fn replica_write(
     shard: &Shard,
@@ -479,11 +489,7 @@ async fn replica_write(
     row: &[u8],
 ) -> OpResult<Response> {
     let t = local_table(shard, reference)?;
-    let shoal_types::DecodedKey::Item(key) =
-        shoal_types::ItemKey::decode(key).map_err(|e| OpError::bad(e.to_string()))?
-    else {
-        return Err(OpError::bad("replica write to a partition header"));
-    };
+    let key = item_key_of(key)?;
     let row = shoal_types::Row::decode(row).map_err(|e| OpError::bad(e.to_string()))?;
     if let Some(ts) = row.max_ts() {
         shard.observe_timestamp(ts);
@@ -500,11 +506,7 @@ async fn replica_read(
     digest_only: bool,
 ) -> OpResult<Response> {
     let t = local_table(shard, reference)?;
-    let shoal_types::DecodedKey::Item(key) =
-        shoal_types::ItemKey::decode(key).map_err(|e| OpError::bad(e.to_string()))?
-    else {
-        return Err(OpError::bad("replica read of a partition header"));
-    };
+    let key = item_key_of(key)?;
     let row = shard.engine.get_row(t.id, &key).await?;
     let bytes = row.as_ref().map(|r| r.to_bytes());
     let digest = bytes.as_ref().map_or(0, |b| xxhash_rust::xxh3::xxh3_64(b).max(1));

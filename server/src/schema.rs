@@ -39,6 +39,12 @@ pub async fn load_system_table(shard: &Shard) -> OpResult<Vec<(TableDescription,
     }
 }
 
+/// The tables of the system table that are not dropped.
+async fn live_system_tables(shard: &Shard) -> OpResult<Vec<TableDescription>> {
+    let rows = load_system_table(shard).await?;
+    Ok(rows.into_iter().filter(|(_, dropped)| !dropped).map(|(t, _)| t).collect())
+}
+
 fn strategy(c: Compaction) -> CompactionStrategy {
     match c {
         Compaction::SizeTiered => CompactionStrategy::SizeTiered,
@@ -117,12 +123,7 @@ pub async fn merge_remote(
         changed = true;
     }
     if changed {
-        let live: Vec<TableDescription> = load_system_table(shard)
-            .await?
-            .into_iter()
-            .filter(|(_, dropped)| !dropped)
-            .map(|(t, _)| t)
-            .collect();
+        let live = live_system_tables(shard).await?;
         apply_catalog(shard, live.clone()).await?;
         broadcast_catalog(shard, &live).await?;
         tracing::info!(tables = live.len(), "schema merged from a peer");
@@ -192,12 +193,7 @@ pub async fn bootstrap(shard: &Rc<Shard>) -> OpResult<()> {
     if !shard.engine.tables().contains(&SYSTEM_TABLE_ID) {
         shard.engine.create_table(SYSTEM_TABLE_ID, TableOptions::default()).await?;
     }
-    let live: Vec<TableDescription> = load_system_table(shard)
-        .await?
-        .into_iter()
-        .filter(|(_, dropped)| !dropped)
-        .map(|(t, _)| t)
-        .collect();
+    let live = live_system_tables(shard).await?;
     apply_catalog(shard, live.clone()).await?;
     broadcast_catalog(shard, &live).await
 }

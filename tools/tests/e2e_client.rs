@@ -5,21 +5,9 @@ mod harness;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use harness::Node;
+use harness::{item, n, s, Node};
 use shoal_client::*;
-use shoal_types::{KeyType, Number, Value};
-
-fn s(text: &str) -> Value {
-    Value::S(text.to_string())
-}
-
-fn n(v: i64) -> Value {
-    Value::N(Number::from(v))
-}
-
-fn item(pairs: &[(&str, Value)]) -> Item {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-}
+use shoal_types::{KeyType, Value};
 
 fn spec(name: &str, sort: bool) -> TableSpec {
     TableSpec {

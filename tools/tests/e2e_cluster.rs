@@ -6,18 +6,10 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{start_cluster, wait_for, Node};
+use harness::{n, s, start_cluster, wait_for, Node};
 use shoal_client::*;
 use shoal_net::TableRef;
-use shoal_types::{KeyType, Number, Value};
-
-fn s(text: &str) -> Value {
-    Value::S(text.to_string())
-}
-
-fn n(v: i64) -> Value {
-    Value::N(Number::from(v))
-}
+use shoal_types::KeyType;
 
 fn key(k: &str) -> Item {
     [("pk".to_string(), s(k))].into()

@@ -6,21 +6,9 @@ mod harness;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use harness::{scale, Node};
+use harness::{item, n, s, scale, Node};
 use shoal_client::*;
-use shoal_types::{KeyType, Number, Value};
-
-fn s(text: &str) -> Value {
-    Value::S(text.to_string())
-}
-
-fn n(v: i64) -> Value {
-    Value::N(Number::from(v))
-}
-
-fn item(pairs: &[(&str, Value)]) -> Item {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-}
+use shoal_types::KeyType;
 
 fn spec(name: &str) -> TableSpec {
     TableSpec {

@@ -325,6 +325,21 @@ impl Drop for Node {
     }
 }
 
+/// A string value.
+pub fn s(text: &str) -> shoal_types::Value {
+    shoal_types::Value::S(text.to_string())
+}
+
+/// A number value.
+pub fn n(v: i64) -> shoal_types::Value {
+    shoal_types::Value::N(shoal_types::Number::from(v))
+}
+
+/// An item from name-value pairs.
+pub fn item(pairs: &[(&str, shoal_types::Value)]) -> shoal_client::Item {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
 /// Test sizes scale with SHOAL_TEST_SCALE (rows of volume tests; default 3000).
 pub fn scale(default: usize) -> usize {
     std::env::var("SHOAL_TEST_SCALE")
