@@ -195,7 +195,8 @@ fn own_endpoint(settings: &Settings, generation: u64) -> Endpoint {
         internode: settings.internode.to_string(),
         generation,
         version: 0,
-        status: MemberStatus::Normal,
+        // Joining until every shard serves; then Normal (see the end of `shard_main`).
+        status: MemberStatus::Joining,
         shards: u32::try_from(settings.shard_addrs.len()).unwrap_or(1),
         vnodes: settings.vnodes,
         schema_version: 0,
@@ -377,6 +378,16 @@ async fn shard_main(
     node.ready.fetch_add(1, Ordering::AcqRel);
     if node.is_ready() {
         tracing::info!(listen = %node.settings.listen, "node ready");
+    }
+    if let Some(membership) = shard.membership.borrow().clone() {
+        // Shard 0 announces Normal once every shard serves.
+        let node = node.clone();
+        spawn(Queue::Foreground, async move {
+            while !node.is_ready() && !node.stopping() {
+                sleep(Duration::from_millis(5)).await;
+            }
+            membership.set_status(MemberStatus::Normal);
+        });
     }
 
     while !node.stopping() {

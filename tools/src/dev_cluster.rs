@@ -558,9 +558,10 @@ async fn all_up_seen_by(native: SocketAddr, members: &[SocketAddr]) -> Result<()
     let missing: Vec<String> = members
         .iter()
         .filter(|member| {
-            !views
-                .iter()
-                .any(|v| v.up && v.endpoint.address.parse::<SocketAddr>().ok() == Some(**member))
+            !views.iter().any(|v| {
+                v.up && v.endpoint.status == shoal_net::MemberStatus::Normal
+                    && v.endpoint.address.parse::<SocketAddr>().ok() == Some(**member)
+            })
         })
         .map(ToString::to_string)
         .collect();
