@@ -275,10 +275,12 @@ pub async fn read(
         maybe_background_repair(shard, table, key, live.len());
         return Ok(row);
     }
-    // The first replica sends data, the others digests; each runs as its own task.
+    // Ask only as many replicas as the level needs (this node first): the first for data,
+    // the others for digests. If some fail, ask the remaining live ones. Each call runs as
+    // its own task.
     let answers: Rc<RefCell<Vec<Answer>>> = Rc::default();
     let tally = Rc::new(Tally::default());
-    for (i, replica) in live.iter().enumerate() {
+    let launch = |replica: &Replica, digest_only: bool| {
         let shard = shard.clone();
         let table = table.clone();
         let key = key.clone();
@@ -286,21 +288,37 @@ pub async fn read(
         let answers = answers.clone();
         let tally = tally.clone();
         spawn(Queue::Foreground, async move {
-            let answer = read_one(&shard, &table, &key, &replica, i != 0).await;
+            let answer = read_one(&shard, &table, &key, &replica, digest_only).await;
             let ok = answer.is_some();
             if let Some(a) = answer {
                 answers.borrow_mut().push(a);
             }
             tally.record(ok);
         });
-    }
-    // Enough answers, one of them with data (the data replica may be slower than digests).
-    let total = live.len();
-    let enough = || {
-        let got = answers.borrow();
-        (got.len() >= need && got.iter().any(|a| a.full)) || tally.finished.get() >= total
     };
-    tally.wait_until(enough, deadline(shard)).await;
+    let total = live.len();
+    let first = need.min(total);
+    for (i, replica) in live.iter().take(first).enumerate() {
+        launch(replica, i != 0);
+    }
+    let started = std::time::Instant::now();
+    let enough = |launched: usize| {
+        let got = answers.borrow();
+        (got.len() >= need && got.iter().any(|a| a.full)) || tally.finished.get() >= launched
+    };
+    tally.wait_until(|| enough(first), deadline(shard)).await;
+    let satisfied = |answers: &RefCell<Vec<Answer>>| {
+        let got = answers.borrow();
+        got.len() >= need && got.iter().any(|a| a.full)
+    };
+    if !satisfied(&answers) && tally.finished.get() >= first && first < total {
+        let have_data = answers.borrow().iter().any(|a| a.full);
+        for (i, replica) in live.iter().enumerate().skip(first) {
+            launch(replica, have_data || i != first);
+        }
+        let left = deadline(shard).saturating_sub(started.elapsed());
+        tally.wait_until(|| enough(total), left).await;
+    }
     {
         let got = answers.borrow();
         if got.len() < need || !got.iter().any(|a| a.full) {
