@@ -35,6 +35,14 @@ enum Target {
     Split,
     /// Another node (its internode address): the first live replica of a write or query.
     Node(String),
+    /// The live replicas of a key in ring order, the first one another node: tried in turn
+    /// while a node cannot be reached (the view may not know yet that it is down).
+    Replicas {
+        /// Each live replica: `None` for this node, else its internode address.
+        order: Vec<Option<String>>,
+        /// The owning shard here, for when this node's turn comes.
+        owner: usize,
+    },
 }
 
 /// Forwards between nodes at most this many times (views that disagree must not loop).
@@ -46,11 +54,16 @@ const NODE_HOPS_MAX: u8 = 2;
 fn primary_target(shard: &Shard, table_name: &str, token: u64) -> OpResult<Target> {
     let t = table(shard, table_name)?;
     let replicas = crate::replicas::replicas(shard, &t, token);
-    let here = Target::Shard(shard_index(token, shard.count));
-    match replicas.iter().find(|r| r.up) {
-        Some(r) if r.is_me => Ok(here),
-        Some(r) => Ok(Target::Node(r.internode.clone())),
-        None => Ok(here), // no live replica: the write fails Unavailable where it runs
+    let owner = shard_index(token, shard.count);
+    let order: Vec<Option<String>> = replicas
+        .iter()
+        .filter(|r| r.up)
+        .map(|r| if r.is_me { None } else { Some(r.internode.clone()) })
+        .collect();
+    match order.first() {
+        Some(Some(_)) => Ok(Target::Replicas { order, owner }),
+        // This node is the primary, or no replica is alive (the write fails Unavailable).
+        _ => Ok(Target::Shard(owner)),
     }
 }
 
@@ -62,10 +75,12 @@ fn query_target(shard: &Shard, t: &TableDescription, token: u64) -> Target {
     if replicas.iter().any(|r| r.is_me) {
         return here;
     }
-    match replicas.iter().find(|r| r.up) {
-        Some(r) => Target::Node(r.internode.clone()),
-        None => here,
+    let order: Vec<Option<String>> =
+        replicas.iter().filter(|r| r.up).map(|r| Some(r.internode.clone())).collect();
+    if order.is_empty() {
+        return here;
     }
+    Target::Replicas { order, owner: shard_index(token, shard.count) }
 }
 
 fn token_of_item(shard: &Shard, table_name: &str, item: &shoal_net::Item) -> OpResult<u64> {
@@ -198,7 +213,22 @@ async fn route(shard: &Rc<Shard>, envelope: RequestEnvelope, raw: &[u8]) -> Resp
                     Err(e) => return e.into_response(),
                 }
             }
-            forward_to_node(shard, &address, envelope).await
+            forward_to_node(shard, &address, envelope).await.unwrap_or_else(|e| e)
+        }
+        Ok(Target::Replicas { order, owner }) => {
+            let mut last = Response::error(Status::Unavailable, "no live replica");
+            for hop in order {
+                match hop {
+                    None if owner == shard.id => return execute(shard, envelope).await,
+                    None => return forward(shard, owner, raw.to_vec()).await,
+                    Some(address) => match forward_to_node(shard, &address, envelope.clone()).await
+                    {
+                        Ok(response) => return response,
+                        Err(unreachable) => last = unreachable,
+                    },
+                }
+            }
+            last
         }
         Ok(Target::Split) => {
             split_batch(shard, envelope).await.unwrap_or_else(OpError::into_response)
@@ -221,34 +251,35 @@ async fn forward(shard: &Rc<Shard>, to: usize, body: Vec<u8>) -> Response {
     }
 }
 
-/// Sends a request to another node (the primary replica) and relays its answer.
+/// Sends a request to another node (the primary replica) and relays its answer; `Err` when
+/// the node cannot be reached (the caller may try another replica).
 async fn forward_to_node(
     shard: &Rc<Shard>,
     address: &str,
     mut envelope: RequestEnvelope,
-) -> Response {
+) -> Result<Response, Response> {
     if envelope.header.hops >= NODE_HOPS_MAX {
-        return Response::error(
+        return Ok(Response::error(
             Status::Unavailable,
             "the request was forwarded between nodes too often (cluster views disagree); retry",
-        );
+        ));
     }
     envelope.header.hops += 1;
     if envelope.header.coordinator == 0 {
         envelope.header.coordinator = shard.node.settings.node_id;
     }
     let Some(peers) = &shard.peers else {
-        return Response::error(Status::Internal, "no internode connections");
+        return Ok(Response::error(Status::Internal, "no internode connections"));
     };
     let timeout = shard.node.settings.internode_timeout;
     match peers.call(address, envelope.header, envelope.request, timeout).await {
-        Ok(response) => response,
-        Err(crate::peers::PeerError::Timeout) => Response::error(
+        Ok(response) => Ok(response),
+        Err(crate::peers::PeerError::Timeout) => Ok(Response::error(
             Status::Timeout,
-            format!("the primary replica {address} did not answer in time"),
-        ),
+            format!("the replica {address} did not answer in time"),
+        )),
         Err(e) => {
-            Response::error(Status::Unavailable, format!("the primary replica {address} is {e}"))
+            Err(Response::error(Status::Unavailable, format!("the replica {address} is {e}")))
         }
     }
 }

@@ -12,7 +12,8 @@
 //! 3. A readiness thread asks every node for `/health` and `NodeStatus` until each answers 200
 //!    and lists all nodes up; then one `ready: ADDR ...` line goes to stdout.
 //! 4. The main thread polls: a signal stops every node (SIGTERM, SIGKILL after 60 s) and exits
-//!    0; a node that exits on its own stops the others and exits 1; so does not being ready
+//!    0; a node that exits on its own before the cluster is ready stops the others and exits 1
+//!    (once ready, it is reported and the others keep running; when all have exited, exit 1); so does not being ready
 //!    within 120 s.
 
 mod toml;
@@ -230,13 +231,14 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         let mut ready = false;
         let mut last = None;
+        let mut reported = vec![false; self.nodes.len()];
         loop {
             if let Some(signal) = wait_signal(signals, POLL) {
                 eprintln!("shoal dev-cluster: {}, stopping the nodes", signal_name(signal));
                 self.stop(signals);
                 return Ok(());
             }
-            for node in &mut self.nodes {
+            for (index, node) in self.nodes.iter_mut().enumerate() {
                 if let Some(status) = node.poll() {
                     // Ctrl-C reaches the nodes too (one process group): one may exit just
                     // before this process sees its own SIGINT.
@@ -244,6 +246,21 @@ impl Cluster {
                         eprintln!("shoal dev-cluster: {}, stopping the nodes", signal_name(signal));
                         self.stop(signals);
                         return Ok(());
+                    }
+                    if ready {
+                        // Once the cluster is up, a node that dies (or is killed to test a
+                        // failure) leaves the others running, as a real cluster would.
+                        if let Some(seen) = reported.get_mut(index).filter(|seen| !**seen) {
+                            *seen = true;
+                            eprintln!(
+                                "shoal dev-cluster: {} exited ({status}); the others keep \
+                                 running; restart it with `shoal server --config {}`; see {}",
+                                node.plan.name(),
+                                node.plan.config_path.display(),
+                                node.plan.log_path.display()
+                            );
+                        }
+                        continue;
                     }
                     return Err(CliError::internal(format!(
                         "{} exited on its own ({status}); see {}",
@@ -253,6 +270,9 @@ impl Cluster {
                 }
             }
             if ready {
+                if reported.iter().all(|seen| *seen) {
+                    return Err(CliError::internal("every node has exited".to_owned()));
+                }
                 continue;
             }
             while let Ok(round) = readiness.try_recv() {
