@@ -216,7 +216,12 @@ async fn write(
     replicas::check_available(shard, &replicas, need, cl)?;
     // Normally this node is the primary; a batch or a changing view may run a write on a
     // node that holds no replica, which then only coordinates.
-    if replicas.iter().any(|r| r.is_me) {
+    let local = replicas.iter().any(|r| r.is_me);
+    if local && replicas.len() == 1 {
+        // The only replica (a single node, or RF 1): nothing to send, no copy of the row.
+        return Ok(shard.engine.write(table.id, key, row).await?);
+    }
+    if local {
         shard.engine.write(table.id, key, row.clone()).await?;
     }
     replicas::replicate(shard, table, key, &row, cl).await
