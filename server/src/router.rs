@@ -349,28 +349,42 @@ fn cluster_info(shard: &Shard) -> ClusterInfo {
 
 /// Executes a request that belongs to this shard.
 async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
+    execute_op(shard, envelope).await.unwrap_or_else(OpError::into_response)
+}
+
+/// The options of a single-item write from its request's fields and header.
+fn write_options<'a>(
+    timestamp_micros: u64,
+    consistency: shoal_net::Consistency,
+    condition: Option<&'a str>,
+    placeholders: &'a shoal_net::Placeholders,
+    ttl_secs: u64,
+    return_values: shoal_net::ReturnValues,
+) -> WriteOptions<'a> {
+    WriteOptions { condition, placeholders, ttl_secs, return_values, timestamp_micros, consistency }
+}
+
+async fn execute_op(shard: &Rc<Shard>, envelope: RequestEnvelope) -> OpResult<Response> {
     let ts = envelope.header.timestamp_micros;
     let cl = envelope.header.consistency;
     if ts != 0 {
         shard.observe_timestamp(ts);
     }
-    let result: OpResult<Response> = match envelope.request {
+    match envelope.request {
         Request::CreateTable { spec, if_not_exists } => {
             schema::create_table(shard, spec, if_not_exists).await
         }
         Request::DropTable { name, if_exists } => schema::drop_table(shard, &name, if_exists).await,
         Request::DescribeTable { name } => {
-            table(shard, &name).map(|t| Response::ok(ResponseBody::Table(t)))
+            Ok(Response::ok(ResponseBody::Table(table(shard, &name)?)))
         }
         Request::ListTables => Ok(Response::ok(ResponseBody::Tables(
             shard.catalog.borrow().tables().cloned().collect(),
         ))),
         Request::ClusterInfo => Ok(Response::ok(ResponseBody::ClusterInfo(cluster_info(shard)))),
         Request::GetItem { table: name, key, projection, placeholders } => {
-            match table(shard, &name) {
-                Ok(t) => ops::get(shard, &t, &key, projection.as_deref(), &placeholders, cl).await,
-                Err(e) => Err(e),
-            }
+            let t = table(shard, &name)?;
+            ops::get(shard, &t, &key, projection.as_deref(), &placeholders, cl).await
         }
         Request::PutItem {
             table: name,
@@ -379,35 +393,17 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
             placeholders,
             ttl_secs,
             return_values,
-        } => match table(shard, &name) {
-            Ok(t) => {
-                let options = WriteOptions {
-                    condition: condition.as_deref(),
-                    placeholders: &placeholders,
-                    ttl_secs,
-                    return_values,
-                    timestamp_micros: ts,
-                    consistency: cl,
-                };
-                ops::put(shard, &t, item, options).await
-            }
-            Err(e) => Err(e),
-        },
+        } => {
+            let t = table(shard, &name)?;
+            let options =
+                write_options(ts, cl, condition.as_deref(), &placeholders, ttl_secs, return_values);
+            ops::put(shard, &t, item, options).await
+        }
         Request::DeleteItem { table: name, key, condition, placeholders, return_values } => {
-            match table(shard, &name) {
-                Ok(t) => {
-                    let options = WriteOptions {
-                        condition: condition.as_deref(),
-                        placeholders: &placeholders,
-                        ttl_secs: 0,
-                        return_values,
-                        timestamp_micros: ts,
-                        consistency: cl,
-                    };
-                    ops::delete(shard, &t, &key, options).await
-                }
-                Err(e) => Err(e),
-            }
+            let t = table(shard, &name)?;
+            let options =
+                write_options(ts, cl, condition.as_deref(), &placeholders, 0, return_values);
+            ops::delete(shard, &t, &key, options).await
         }
         Request::UpdateItem {
             table: name,
@@ -417,59 +413,33 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
             placeholders,
             ttl_secs,
             return_values,
-        } => match table(shard, &name) {
-            Ok(t) => {
-                let options = WriteOptions {
-                    condition: condition.as_deref(),
-                    placeholders: &placeholders,
-                    ttl_secs,
-                    return_values,
-                    timestamp_micros: ts,
-                    consistency: cl,
-                };
-                ops::update(shard, &t, &key, &update, options).await
-            }
-            Err(e) => Err(e),
-        },
-        Request::Query(q) => match table(shard, &q.table) {
-            Ok(t) => range::query(shard, &t, &q).await,
-            Err(e) => Err(e),
-        },
-        Request::Scan(s) => match table(shard, &s.table) {
-            Ok(t) => range::scan(shard, &t, &s).await,
-            Err(e) => Err(e),
-        },
-        Request::BatchGet { table: name, keys, projection, placeholders } => {
-            match table(shard, &name) {
-                Ok(t) => {
-                    let mut exprs = ops::Expressions::new(&placeholders);
-                    match exprs
-                        .projection(projection.as_deref())
-                        .and_then(|p| exprs.finish().map(|()| p))
-                    {
-                        Ok(paths) => {
-                            let mut results = Vec::with_capacity(keys.len());
-                            for key in &keys {
-                                results.push(ops::batch_get_one(shard, &t, key, &paths, cl).await);
-                            }
-                            Ok(Response::ok(ResponseBody::Batch(results)))
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
-            }
+        } => {
+            let t = table(shard, &name)?;
+            let options =
+                write_options(ts, cl, condition.as_deref(), &placeholders, ttl_secs, return_values);
+            ops::update(shard, &t, &key, &update, options).await
         }
-        Request::BatchWrite { table: name, ops: writes } => match table(shard, &name) {
-            Ok(t) => {
-                let mut results = Vec::with_capacity(writes.len());
-                for op in writes {
-                    results.push(ops::batch_write_one(shard, &t, op, ts, cl).await);
-                }
-                Ok(Response::ok(ResponseBody::Batch(results)))
+        Request::Query(q) => range::query(shard, &table(shard, &q.table)?, &q).await,
+        Request::Scan(s) => range::scan(shard, &table(shard, &s.table)?, &s).await,
+        Request::BatchGet { table: name, keys, projection, placeholders } => {
+            let t = table(shard, &name)?;
+            let mut exprs = ops::Expressions::new(&placeholders);
+            let paths = exprs.projection(projection.as_deref())?;
+            exprs.finish()?;
+            let mut results = Vec::with_capacity(keys.len());
+            for key in &keys {
+                results.push(ops::batch_get_one(shard, &t, key, &paths, cl).await);
             }
-            Err(e) => Err(e),
-        },
+            Ok(Response::ok(ResponseBody::Batch(results)))
+        }
+        Request::BatchWrite { table: name, ops: writes } => {
+            let t = table(shard, &name)?;
+            let mut results = Vec::with_capacity(writes.len());
+            for op in writes {
+                results.push(ops::batch_write_one(shard, &t, op, ts, cl).await);
+            }
+            Ok(Response::ok(ResponseBody::Batch(results)))
+        }
         Request::ReplicaWrite { table: reference, key, row } => {
             replica_write(shard, &reference, &key, &row).await
         }
@@ -487,8 +457,7 @@ async fn execute(shard: &Rc<Shard>, envelope: RequestEnvelope) -> Response {
         Request::NodeStatus => {
             Ok(Response::ok(ResponseBody::Nodes(shard.node.view().node_views())))
         }
-    };
-    result.unwrap_or_else(OpError::into_response)
+    }
 }
 
 fn local_table(shard: &Shard, reference: &shoal_net::TableRef) -> OpResult<TableDescription> {
