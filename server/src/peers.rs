@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ impl std::fmt::Display for PeerError {
 /// Test hooks shared by the node's shards: messages to these peers are dropped or delayed.
 #[derive(Default)]
 pub struct Faults {
+    /// True while any fault is set: every internode call checks it, and only then takes
+    /// the locks below (shared by all cores), so the hooks cost one atomic load when off.
+    active: AtomicBool,
     drop_to: Mutex<Vec<String>>,
     delay_to: Mutex<HashMap<String, u64>>,
 }
@@ -62,6 +66,7 @@ impl Faults {
                 list.push(peer.to_string());
             }
         }
+        self.active.store(true, Ordering::Release);
     }
 
     /// Delays every message to `peer` by `ms` (0 = none).
@@ -73,6 +78,7 @@ impl Faults {
                 map.insert(peer.to_string(), ms);
             }
         }
+        self.active.store(true, Ordering::Release);
     }
 
     /// Clears every fault.
@@ -83,13 +89,18 @@ impl Faults {
         if let Ok(mut map) = self.delay_to.lock() {
             map.clear();
         }
+        self.active.store(false, Ordering::Release);
     }
 
     fn dropped(&self, peer: &str) -> bool {
-        self.drop_to.lock().map(|l| l.iter().any(|p| p == peer)).unwrap_or(false)
+        self.active.load(Ordering::Acquire)
+            && self.drop_to.lock().map(|l| l.iter().any(|p| p == peer)).unwrap_or(false)
     }
 
     fn delay(&self, peer: &str) -> Option<Duration> {
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
         self.delay_to.lock().ok()?.get(peer).map(|ms| Duration::from_millis(*ms))
     }
 }
