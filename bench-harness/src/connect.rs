@@ -1,4 +1,5 @@
-//! Opening the client tasks' connections, and creating Shoal's tables before a load.
+//! Opening the client tasks' connections, and creating Shoal's tables before a load (the
+//! DynamoDB target's are created by [`crate::dynamo::ensure_tables`]).
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use crate::driver::{
     Consistencies, Driver, Layout, Record, RedisDriver, ShoalDriver, ATTR_BUCKET, ATTR_KEY,
     TABLE_PLAIN, TABLE_SORTED,
 };
+use crate::dynamo::{DynamoDriver, DynamoSettings};
 
 /// The system under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub enum TargetKind {
     Shoal,
     /// Redis, through RESP.
     Redis,
+    /// A DynamoDB-compatible HTTP endpoint (Shoal's DynamoDB listener, dynalite, ...).
+    Dynamo,
 }
 
 impl TargetKind {
@@ -26,6 +30,7 @@ impl TargetKind {
         match self {
             TargetKind::Shoal => "shoal",
             TargetKind::Redis => "redis",
+            TargetKind::Dynamo => "dynamodb",
         }
     }
 }
@@ -50,6 +55,8 @@ pub struct ConnectConfig {
     pub shoal_clients: usize,
     /// Retries of idempotent requests inside the Shoal client (0: every failure counts).
     pub retries: u32,
+    /// Signing and consistency of the DynamoDB target (required by it, ignored otherwise).
+    pub dynamo: Option<DynamoSettings>,
 }
 
 /// One driver per client task.
@@ -66,6 +73,20 @@ pub async fn connect_drivers(config: &ConnectConfig) -> Result<Vec<Driver>, Stri
                     .await
                     .map_err(|e| format!("cannot connect to redis at {address}: {e}"))?;
                 drivers.push(Driver::Redis(d));
+            }
+        }
+        TargetKind::Dynamo => {
+            let settings = config.dynamo.as_ref().ok_or("no DynamoDB settings")?;
+            if config.hosts.is_empty() {
+                return Err("no --hosts".to_owned());
+            }
+            // Task i talks to host i mod hosts: connections spread evenly over the nodes.
+            for (_, address) in (0..config.concurrency).zip(config.hosts.iter().cycle()) {
+                let d =
+                    DynamoDriver::connect(address, settings.clone(), config.record, config.timeout)
+                        .await
+                        .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+                drivers.push(Driver::Dynamo(d));
             }
         }
         TargetKind::Shoal => {
@@ -127,6 +148,8 @@ pub async fn create_table(
         replication_factor,
         compaction: Compaction::default(),
         default_ttl_secs: 0,
+        ttl_attribute: None,
+        options: Default::default(),
     };
     client.create_table(spec, true).await.map(|_| ())
 }

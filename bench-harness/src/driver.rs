@@ -1,5 +1,5 @@
-//! What an operation does on each target: Shoal through the native client, or Redis
-//! through RESP. One [`Driver`] per client task, with one request in flight at a time.
+//! What an operation does on each target: Shoal through the native client, Redis through
+//! RESP, or a DynamoDB-compatible endpoint over HTTP ([`crate::dynamo`]). One [`Driver`] per client task, with one request in flight at a time.
 //!
 //! Data model (the README's "Mapping" section explains the choices):
 //! - A record is key `user000000000042` with fields `field0..field{N-1}`, each a string of
@@ -14,6 +14,7 @@
 //! - Redis: one hash per record (HGETALL, HSET of one field, HSET of every field); in the
 //!   sorted layout inserts also `ZADD` the record number to [`REDIS_INDEX`], and a scan is
 //!   `ZRANGEBYSCORE` then one pipelined batch of HGETALLs.
+//! - DynamoDB: the tables and operations of Shoal's mapping, as AWS JSON 1.0 requests.
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use shoal_client::{
     ResponseBody, ReturnValues, Value,
 };
 
+use crate::dynamo::DynamoDriver;
 use crate::keys::key_name;
 use crate::redis::{RedisConnection, Reply};
 use crate::rng::Rng;
@@ -61,7 +63,8 @@ pub struct Record {
     pub layout: Layout,
 }
 
-/// Consistency level per operation type (Shoal only).
+/// Consistency level per operation type (Shoal; DynamoDB maps reads and scans to
+/// `ConsistentRead`).
 #[derive(Clone, Copy, Debug)]
 pub struct Consistencies {
     /// Reads (and the read of a read-modify-write).
@@ -77,7 +80,8 @@ pub struct Consistencies {
 pub struct OpError(pub String);
 
 impl OpError {
-    fn new(kind: &str) -> OpError {
+    /// The error of kind `kind`.
+    pub fn new(kind: &str) -> OpError {
         OpError(kind.to_owned())
     }
 }
@@ -110,6 +114,8 @@ pub enum Driver {
     Shoal(ShoalDriver),
     /// A Redis server.
     Redis(RedisDriver),
+    /// A DynamoDB-compatible HTTP endpoint (see [`crate::dynamo`]).
+    Dynamo(DynamoDriver),
 }
 
 impl Driver {
@@ -121,6 +127,7 @@ impl Driver {
         match self {
             Driver::Shoal(d) => d.read(key).await,
             Driver::Redis(d) => d.read(key).await,
+            Driver::Dynamo(d) => d.read(key).await,
         }
     }
 
@@ -132,6 +139,7 @@ impl Driver {
         match self {
             Driver::Shoal(d) => d.update(key, field, value).await,
             Driver::Redis(d) => d.update(key, field, value).await,
+            Driver::Dynamo(d) => d.update(key, field, value).await,
         }
     }
 
@@ -143,6 +151,7 @@ impl Driver {
         match self {
             Driver::Shoal(d) => d.insert(key, values).await,
             Driver::Redis(d) => d.insert(key, values).await,
+            Driver::Dynamo(d) => d.insert(key, values).await,
         }
     }
 
@@ -154,6 +163,7 @@ impl Driver {
         match self {
             Driver::Shoal(d) => d.scan(key, len).await,
             Driver::Redis(d) => d.scan(key, len).await,
+            Driver::Dynamo(d) => d.scan(key, len).await,
         }
     }
 }

@@ -89,6 +89,7 @@ async fn run_against(address: &str, rate: Option<f64>, pause: impl FnOnce()) -> 
         concurrency: 4,
         shoal_clients: 0,
         retries: 0,
+        dynamo: None,
     };
     let drivers = connect_drivers(&connect).await.unwrap();
     let config = config(rate);

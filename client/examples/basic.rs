@@ -33,6 +33,8 @@ async fn main() -> Result<(), ClientError> {
         replication_factor: 1,
         compaction: Default::default(),
         default_ttl_secs: 0,
+        ttl_attribute: None,
+        options: Default::default(),
     };
     let table = client.create_table(spec, true).await?;
     println!("table {} (id {})", table.spec.name, table.id);

@@ -532,6 +532,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn table_of(request: &Request) -> Option<&str> {
     match request {
         Request::CreateTable { spec, .. } => Some(&spec.name),
+        Request::AlterTable { table } => Some(&table.spec.name),
         Request::DescribeTable { name } | Request::DropTable { name, .. } => Some(name),
         Request::GetItem { table, .. }
         | Request::PutItem { table, .. }

@@ -321,9 +321,12 @@ pub fn table(name: &str) -> TableDescription {
             replication_factor: 1,
             compaction: Default::default(),
             default_ttl_secs: 0,
+            ttl_attribute: None,
+            options: Default::default(),
         },
         id: 7,
         created_micros: 1,
+        altered_micros: 0,
     }
 }
 

@@ -190,6 +190,17 @@ impl Engine {
         Ok(())
     }
 
+    /// Sets (or clears) the attribute whose value, a number of epoch seconds, expires an
+    /// item: compaction then purges items whose time has passed (reads must hide them
+    /// before that; see `shoal_types::expired_by_attribute`). Kept in memory only.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTable`].
+    pub fn set_expiry_attribute(&self, id: u32, attribute: Option<String>) -> Result<()> {
+        *self.table(id)?.expiry_attribute.borrow_mut() = attribute;
+        Ok(())
+    }
+
     /// Drops a table and deletes its files.
     ///
     /// # Errors

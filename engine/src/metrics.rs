@@ -23,6 +23,8 @@ pub struct EngineMetrics {
     pub compaction_read_bytes: Cell<u64>,
     /// Bytes of SSTables written by compactions.
     pub compaction_write_bytes: Cell<u64>,
+    /// Items compaction found expired by their table's expiry attribute.
+    pub expired_items: Cell<u64>,
     /// The last flush failure, cleared by the next success.
     pub last_flush_error: RefCell<Option<String>>,
     /// The last compaction failure.

@@ -48,6 +48,10 @@ pub struct TableState {
     pub level_cursor: RefCell<BTreeMap<u32, Vec<u8>>>,
     /// Set when the table is dropped; background work on it stops.
     pub dropped: Cell<bool>,
+    /// The attribute whose number (epoch seconds) expires an item, DynamoDB's TTL:
+    /// compaction turns such items into tombstones. Not in the manifest: the owner of the
+    /// schema sets it again after every open.
+    pub expiry_attribute: RefCell<Option<String>>,
 }
 
 impl TableState {
@@ -62,6 +66,7 @@ impl TableState {
             compacting: RefCell::new(HashSet::new()),
             level_cursor: RefCell::new(BTreeMap::new()),
             dropped: Cell::new(false),
+            expiry_attribute: RefCell::new(None),
         }
     }
 

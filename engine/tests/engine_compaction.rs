@@ -153,3 +153,62 @@ fn an_old_tombstone_is_kept_while_a_file_outside_the_compaction_may_hold_its_vic
         engine.close().await.unwrap();
     });
 }
+
+#[test]
+fn items_past_their_expiry_attribute_are_purged_and_later_writes_survive() {
+    run_test(|| async {
+        let mut world = World::memory();
+        world.config = world.config.clone().tombstone_grace_secs(60);
+        let engine = world.open().await;
+        engine.set_expiry_attribute(TABLE, Some("expires_at".into())).unwrap();
+        let now_us = world.clock.now_micros();
+        let now_secs = (world.clock.now_ms() / 1000) as i64;
+        let k = |i: u64| key("p", Some(&format!("{i:04}")));
+        // 0..10 expired an hour ago, 10..20 expire in an hour, 20..30 carry a text value
+        // (never expires), 30..40 have no expiry attribute.
+        for i in 0..40u64 {
+            let expiry = match i / 10 {
+                0 => Some(harness_number(now_secs - 3600)),
+                1 => Some(harness_number(now_secs + 3600)),
+                2 => Some(shoal_engine::types::Value::S("soon".into())),
+                _ => None,
+            };
+            let mut attrs = doc(&[("v", i as i64)]);
+            if let Some(expiry) = expiry {
+                attrs.insert("expires_at".into(), expiry);
+            }
+            engine.write(TABLE, &k(i), Row::put_item(now_us + i, attrs, 0)).await.unwrap();
+        }
+        engine.flush().await.unwrap();
+        // Item 5 is put again after it expired: that write is a new item and survives.
+        let rewrite = Row::put_item(now_us + 1000, doc(&[("v", 55)]), 0);
+        engine.write(TABLE, &k(5), rewrite).await.unwrap();
+        engine.flush().await.unwrap();
+        engine.compact_table_fully(TABLE).await.unwrap();
+        assert_eq!(engine.metrics().expired_items.get(), 9, "items 0..10 but 5 expired");
+        for i in 0..10 {
+            let got = engine.get(TABLE, &k(i)).await.unwrap();
+            if i == 5 {
+                assert_eq!(got, Some(doc(&[("v", 55)])), "the later write survives alone");
+            } else {
+                assert_eq!(got, None, "item {i} expired and was purged");
+            }
+        }
+        for i in 10..40 {
+            assert!(engine.get(TABLE, &k(i)).await.unwrap().is_some(), "item {i} is kept");
+        }
+        // Past the grace period the expired items leave no trace at all.
+        world.clock.advance_ms(120_000);
+        let extra = Row::put_item(now_us + 200 * SECOND_US, doc(&[("v", 1)]), 0);
+        engine.write(TABLE, &k(999), extra).await.unwrap();
+        engine.flush().await.unwrap();
+        engine.compact_table_fully(TABLE).await.unwrap();
+        let files = engine.table_files(TABLE).unwrap();
+        assert_eq!(files.iter().map(|f| f.entries).sum::<u64>(), 32, "31 kept and one new");
+        engine.close().await.unwrap();
+    });
+}
+
+fn harness_number(v: i64) -> shoal_engine::types::Value {
+    shoal_engine::types::Value::N(shoal_engine::types::Number::from(v))
+}

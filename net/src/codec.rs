@@ -2,6 +2,8 @@
 //! (flatbuffers' verifier bounds every offset and the nesting depth), then copies into
 //! owned values and decodes embedded items with their own checks.
 
+use std::collections::BTreeMap;
+
 use flatbuffers::{FlatBufferBuilder, ForwardsUOffset, Vector, WIPOffset};
 
 use crate::generated::shoal::protocol as fb;
@@ -51,6 +53,36 @@ fn placeholders<'a>(
 fn key_attribute<'a>(fbb: &mut Fbb<'a>, k: &KeyAttribute) -> WIPOffset<fb::KeyAttribute<'a>> {
     let name = Some(fbb.create_string(&k.name));
     fb::KeyAttribute::create(fbb, &fb::KeyAttributeArgs { name, type_: key_type_to_fb(k.key_type) })
+}
+
+fn table_options<'a>(
+    fbb: &mut Fbb<'a>,
+    options: &BTreeMap<String, String>,
+) -> Option<WIPOffset<Vector<'a, ForwardsUOffset<fb::TableOption<'a>>>>> {
+    if options.is_empty() {
+        return None;
+    }
+    let entries: Vec<_> = options
+        .iter()
+        .map(|(k, v)| {
+            let key = Some(fbb.create_string(k));
+            let value = Some(fbb.create_string(v));
+            fb::TableOption::create(fbb, &fb::TableOptionArgs { key, value })
+        })
+        .collect();
+    Some(fbb.create_vector(&entries))
+}
+
+fn decode_table_options(
+    options: Option<Vector<'_, ForwardsUOffset<fb::TableOption<'_>>>>,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for entry in options.iter().flatten() {
+        let key = required(entry.key(), "table option key")?;
+        let value = required(entry.value(), "table option value")?;
+        out.insert(key.to_string(), value.to_string());
+    }
+    Ok(out)
 }
 
 fn table_ref<'a>(fbb: &mut Fbb<'a>, t: &TableRef) -> WIPOffset<fb::TableRef<'a>> {
@@ -172,6 +204,8 @@ fn encode_request_body<'a>(
             let name = Some(fbb.create_string(&spec.name));
             let partition_key = Some(key_attribute(fbb, &spec.partition_key));
             let sort_key = spec.sort_key.as_ref().map(|k| key_attribute(fbb, k));
+            let ttl_attribute = spec.ttl_attribute.as_deref().map(|a| fbb.create_string(a));
+            let options = table_options(fbb, &spec.options);
             let t = fb::CreateTable::create(
                 fbb,
                 &fb::CreateTableArgs {
@@ -182,6 +216,8 @@ fn encode_request_body<'a>(
                     compaction: compaction_to_fb(spec.compaction),
                     default_ttl_secs: spec.default_ttl_secs,
                     if_not_exists: *if_not_exists,
+                    ttl_attribute,
+                    options,
                 },
             );
             (fb::RequestBody::CreateTable, t.as_union_value())
@@ -383,6 +419,11 @@ fn encode_request_body<'a>(
             let t = fb::NodeStatus::create(fbb, &fb::NodeStatusArgs {});
             (fb::RequestBody::NodeStatus, t.as_union_value())
         }
+        Request::AlterTable { table } => {
+            let table = Some(table_description(fbb, table));
+            let t = fb::AlterTable::create(fbb, &fb::AlterTableArgs { table });
+            (fb::RequestBody::AlterTable, t.as_union_value())
+        }
     }
 }
 
@@ -453,6 +494,8 @@ pub fn decode_request(bytes: &[u8]) -> Result<RequestEnvelope> {
                 replication_factor: t.replication_factor(),
                 compaction: compaction_from_fb(t.compaction())?,
                 default_ttl_secs: t.default_ttl_secs(),
+                ttl_attribute: owned(t.ttl_attribute()),
+                options: decode_table_options(t.options())?,
             };
             Request::CreateTable { spec, if_not_exists: t.if_not_exists() }
         }
@@ -588,6 +631,10 @@ pub fn decode_request(bytes: &[u8]) -> Result<RequestEnvelope> {
             Request::SchemaPush { tables: decode_schema(t)? }
         }
         fb::RequestBody::NodeStatus => Request::NodeStatus,
+        fb::RequestBody::AlterTable => {
+            let t = required(root.body_as_alter_table(), "body")?;
+            Request::AlterTable { table: decode_table_description(required(t.table(), "table")?)? }
+        }
         other => return Err(invalid(format!("unknown request type {}", other.0))),
     };
     Ok(RequestEnvelope { header, request })
@@ -600,6 +647,8 @@ fn table_description<'a>(
     let name = Some(fbb.create_string(&t.spec.name));
     let partition_key = Some(key_attribute(fbb, &t.spec.partition_key));
     let sort_key = t.spec.sort_key.as_ref().map(|k| key_attribute(fbb, k));
+    let ttl_attribute = t.spec.ttl_attribute.as_deref().map(|a| fbb.create_string(a));
+    let options = table_options(fbb, &t.spec.options);
     fb::TableDescription::create(
         fbb,
         &fb::TableDescriptionArgs {
@@ -611,6 +660,9 @@ fn table_description<'a>(
             compaction: compaction_to_fb(t.spec.compaction),
             default_ttl_secs: t.spec.default_ttl_secs,
             created_micros: t.created_micros,
+            ttl_attribute,
+            options,
+            altered_micros: t.altered_micros,
         },
     )
 }
@@ -781,9 +833,12 @@ fn decode_table_description(t: fb::TableDescription<'_>) -> Result<TableDescript
             replication_factor: t.replication_factor(),
             compaction: compaction_from_fb(t.compaction())?,
             default_ttl_secs: t.default_ttl_secs(),
+            ttl_attribute: owned(t.ttl_attribute()),
+            options: decode_table_options(t.options())?,
         },
         id: t.id(),
         created_micros: t.created_micros(),
+        altered_micros: t.altered_micros(),
     })
 }
 
@@ -926,6 +981,8 @@ mod tests {
                     replication_factor: 3,
                     compaction: Compaction::Leveled,
                     default_ttl_secs: 60,
+                    ttl_attribute: None,
+                    options: Default::default(),
                 },
                 if_not_exists: true,
             },
@@ -1008,6 +1065,7 @@ mod tests {
             },
             Request::Gossip { endpoints: vec![sample_endpoint()] },
             Request::SchemaPush { tables: vec![(sample_table(), true), (sample_table(), false)] },
+            Request::AlterTable { table: sample_table() },
             Request::NodeStatus,
         ]
     }
@@ -1037,9 +1095,12 @@ mod tests {
                 replication_factor: 3,
                 compaction: Compaction::SizeTiered,
                 default_ttl_secs: 0,
+                ttl_attribute: Some("expires_at".into()),
+                options: [("billing_mode".to_string(), "PROVISIONED".to_string())].into(),
             },
             id: 4,
             created_micros: 8,
+            altered_micros: 9,
         }
     }
 
@@ -1071,9 +1132,12 @@ mod tests {
                 replication_factor: 1,
                 compaction: Compaction::SizeTiered,
                 default_ttl_secs: 0,
+                ttl_attribute: None,
+                options: Default::default(),
             },
             id: 3,
             created_micros: 99,
+            altered_micros: 0,
         };
         let one = item(&[("a", Value::Bool(true))]);
         let bodies = vec![

@@ -129,6 +129,13 @@ pub struct TableSpec {
     pub compaction: Compaction,
     /// TTL applied to writes that set none (0 = none).
     pub default_ttl_secs: u64,
+    /// Attribute holding each item's expiry time in epoch seconds (DynamoDB's TTL): an item
+    /// whose attribute is a number at or before now reads as absent and is purged by
+    /// compaction. Beside, not instead of, the per-write TTL.
+    pub ttl_attribute: Option<String>,
+    /// Metadata the node keeps but does not interpret, for API layers (the DynamoDB layer's
+    /// billing mode, throughput and tags).
+    pub options: BTreeMap<String, String>,
 }
 
 /// One write of a batch.
@@ -324,6 +331,13 @@ pub enum Request {
     },
     /// The node's view of the cluster.
     NodeStatus,
+    /// Replace a table's TTL attribute and options; its keys cannot change. Refused with
+    /// `ConditionFailed` unless `table.created_micros` and `table.altered_micros` match the
+    /// current version (optimistic concurrency: read, change, alter, retry on conflict).
+    AlterTable {
+        /// The table as it should become, with the version it replaces.
+        table: TableDescription,
+    },
 }
 
 /// A table named across nodes (local ids differ between nodes).
@@ -439,6 +453,7 @@ impl Request {
             Request::Gossip { .. } => "gossip",
             Request::SchemaPush { .. } => "schema_push",
             Request::NodeStatus => "node_status",
+            Request::AlterTable { .. } => "alter_table",
         }
     }
 
@@ -531,6 +546,9 @@ pub struct TableDescription {
     pub id: u32,
     /// When it was created (µs since the epoch).
     pub created_micros: u64,
+    /// When its TTL attribute or options last changed (µs since the epoch; 0: never). Of two
+    /// versions of one incarnation, the later alteration wins.
+    pub altered_micros: u64,
 }
 
 /// One item's outcome in a batch.

@@ -112,6 +112,16 @@ pub fn to_row(table: &TableDescription, dropped_micros: Option<u64>) -> BTreeMap
     row.insert("compaction".to_string(), Value::S(compaction.to_string()));
     row.insert("default_ttl_secs".to_string(), num(spec.default_ttl_secs));
     row.insert("created_micros".to_string(), num(table.created_micros));
+    if table.altered_micros != 0 {
+        row.insert("altered_micros".to_string(), num(table.altered_micros));
+    }
+    if let Some(attribute) = &spec.ttl_attribute {
+        row.insert("ttl_attribute".to_string(), Value::S(attribute.clone()));
+    }
+    if !spec.options.is_empty() {
+        let options = spec.options.iter().map(|(k, v)| (k.clone(), Value::S(v.clone()))).collect();
+        row.insert("options".to_string(), Value::M(options));
+    }
     if let Some(dropped) = dropped_micros {
         row.insert("dropped_micros".to_string(), num(dropped));
     }
@@ -144,6 +154,19 @@ pub fn from_row(row: &BTreeMap<String, Value>) -> Result<(TableDescription, bool
         "leveled" => Compaction::Leveled,
         _ => Compaction::SizeTiered,
     };
+    let mut options = BTreeMap::new();
+    match row.get("options") {
+        None => {}
+        Some(Value::M(map)) => {
+            for (k, v) in map {
+                match v {
+                    Value::S(v) => options.insert(k.clone(), v.clone()),
+                    _ => return Err(format!("system table option {k:?} is not text")),
+                };
+            }
+        }
+        Some(_) => return Err("system table options are not a map".to_string()),
+    }
     let table = TableDescription {
         spec: TableSpec {
             name: text("name")?,
@@ -156,9 +179,16 @@ pub fn from_row(row: &BTreeMap<String, Value>) -> Result<(TableDescription, bool
                 .map_err(|e| e.to_string())?,
             compaction,
             default_ttl_secs: number("default_ttl_secs")?,
+            ttl_attribute: row.get("ttl_attribute").map(|_| text("ttl_attribute")).transpose()?,
+            options,
         },
         id: u32::try_from(number("id")?).map_err(|e| e.to_string())?,
         created_micros: number("created_micros")?,
+        altered_micros: row
+            .get("altered_micros")
+            .map(|_| number("altered_micros"))
+            .transpose()?
+            .unwrap_or(0),
     };
     Ok((table, row.contains_key("dropped_micros")))
 }
@@ -176,9 +206,12 @@ mod tests {
                 replication_factor: 3,
                 compaction: Compaction::Leveled,
                 default_ttl_secs: 60,
+                ttl_attribute: Some("expires".into()),
+                options: [("tag:team".to_string(), "storage".to_string())].into(),
             },
             id: 7,
             created_micros: 1_700_000_000_000_000,
+            altered_micros: 1_700_000_000_000_001,
         }
     }
 

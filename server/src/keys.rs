@@ -94,6 +94,8 @@ mod tests {
             replication_factor: 3,
             compaction: Compaction::SizeTiered,
             default_ttl_secs: 0,
+            ttl_attribute: None,
+            options: Default::default(),
         }
     }
 

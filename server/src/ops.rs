@@ -177,7 +177,27 @@ async fn current(
     key: &ItemKey,
     cl: Consistency,
 ) -> OpResult<Option<Item>> {
-    Ok(current_versioned(shard, table, key, cl).await?.0)
+    Ok(current_versioned(shard, table, key, cl).await?.item)
+}
+
+/// What a read before a write saw.
+struct Current {
+    /// The live item, if any (an item expired by the table's TTL attribute is absent).
+    item: Option<Item>,
+    /// The newest timestamp in its row (0 if none).
+    newest: u64,
+    /// The row held an item that the TTL attribute expired: a write that creates the item
+    /// anew must shadow those cells, or they would come back with it (still expired).
+    expired: bool,
+}
+
+/// Whether `item` is past its table's TTL attribute (DynamoDB's expiry), at `now_ms`.
+pub fn expired_by_ttl_attribute(table: &TableDescription, item: &Item, now_ms: u64) -> bool {
+    table
+        .spec
+        .ttl_attribute
+        .as_ref()
+        .is_some_and(|a| shoal_types::expired_by_attribute(item.get(a), now_ms))
 }
 
 /// The item and the newest timestamp in its row (0 if none). A read-modify-write stamps its
@@ -189,11 +209,16 @@ async fn current_versioned(
     table: &TableDescription,
     key: &ItemKey,
     cl: Consistency,
-) -> OpResult<(Option<Item>, u64)> {
+) -> OpResult<Current> {
     let row = replicas::read(shard, table, key, cl).await?;
     let newest = row.as_ref().and_then(Row::max_ts).unwrap_or(0);
     let now_ms = shard.engine.clock().now_ms();
-    Ok((row.and_then(|r| r.into_live_attributes(now_ms)), newest))
+    let mut item = row.and_then(|r| r.into_live_attributes(now_ms));
+    let expired = item.as_ref().is_some_and(|i| expired_by_ttl_attribute(table, i, now_ms));
+    if expired {
+        item = None;
+    }
+    Ok(Current { item, newest, expired })
 }
 
 /// The timestamp of a write that read a row whose newest timestamp is `read_ts`.
@@ -276,11 +301,11 @@ async fn read_before_write(
         return Ok((None, None, 0));
     }
     let guard = shard.lock_key(encoded).await;
-    let (old, read_ts) = current_versioned(shard, table, key, options.consistency).await?;
-    if !condition_holds(condition, old.as_ref())? {
+    let current = current_versioned(shard, table, key, options.consistency).await?;
+    if !condition_holds(condition, current.item.as_ref())? {
         return Err(condition_failed());
     }
-    Ok((Some(guard), old, read_ts))
+    Ok((Some(guard), current.item, current.newest))
 }
 
 /// PUT.
@@ -352,7 +377,8 @@ pub async fn update(
     let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
     let encoded = key.encode();
     let _guard = shard.lock_key(&encoded).await;
-    let (old, read_ts) = current_versioned(shard, table, &key, options.consistency).await?;
+    let Current { item: old, newest: read_ts, expired } =
+        current_versioned(shard, table, &key, options.consistency).await?;
     if !condition_holds(&condition, old.as_ref())? {
         return Err(condition_failed());
     }
@@ -372,6 +398,10 @@ pub async fn update(
     let removed: Vec<String> = before.keys().filter(|n| !new.contains_key(*n)).cloned().collect();
     let mut row = Row::set_attrs(ts, changed, expires);
     row.merge_from(Row::remove_attrs(ts, removed));
+    if expired {
+        // The update creates a new item where an expired one lies: shadow the old cells.
+        row.tombstone = Some(ts - 1);
+    }
     if !row.is_empty() {
         write(shard, table, &key, row, options.consistency).await?;
     }

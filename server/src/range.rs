@@ -19,62 +19,34 @@ use std::ops::Bound;
 use shoal_engine::query::SCAN_LIMIT_MAX;
 use shoal_engine::ScanRange;
 use shoal_expr::{evaluate_condition, KeySchema, SortCondition};
-use shoal_net::{Page, QueryRequest, Response, ResponseBody, ScanRequest, TableDescription};
+use shoal_net::page::{KIND_QUERY, KIND_SCAN};
+use shoal_net::{
+    Page, PageToken, QueryRequest, Response, ResponseBody, ScanRequest, TableDescription,
+};
 use shoal_types::key::{
     partition_items_prefix, prefix_successor, sort_key_bound, sort_key_prefix, KeyValue,
 };
 use shoal_types::partitioner::token;
 
-use crate::ops::{projected, Expressions, OpError, OpResult};
+use crate::ops::{expired_by_ttl_attribute, projected, Expressions, OpError, OpResult};
 use crate::shard::Shard;
 
-const TOKEN_VERSION: u8 = 2;
-const KIND_QUERY: u8 = 1;
-const KIND_SCAN: u8 = 2;
 /// Items a page reads when the request sets no limit.
 pub const PAGE_ITEMS_DEFAULT: usize = 1000;
+/// Most bytes of items in one page (DynamoDB's 1 MB): a page stops after the item that
+/// reaches it, and its token resumes after that item.
+pub const PAGE_BYTES_MAX: usize = 1 << 20;
 /// Most segments a scan may be cut into (DynamoDB's limit).
 pub const SEGMENTS_MAX: u32 = 1_000_000;
 
-/// A decoded page token.
-#[derive(Debug, PartialEq, Eq)]
-pub struct PageToken {
-    /// Query or scan.
-    pub kind: u8,
-    /// The node to continue on (scans; 0 = the first live node).
-    pub node: u64,
-    /// The shard to continue on (scans).
-    pub shard: u32,
-    /// Resume after this key (none: start of the shard's range).
-    pub resume_after: Option<Vec<u8>>,
+fn decode_token(bytes: &[u8], kind: u8) -> OpResult<PageToken> {
+    PageToken::decode(bytes, kind)
+        .ok_or_else(|| OpError::bad("invalid page token (not from this query or scan)"))
 }
 
-impl PageToken {
-    /// The token's bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![TOKEN_VERSION, self.kind];
-        out.extend_from_slice(&self.node.to_be_bytes());
-        out.extend_from_slice(&self.shard.to_be_bytes());
-        if let Some(key) = &self.resume_after {
-            out.extend_from_slice(key);
-        }
-        out
-    }
-
-    /// Parses a token, checking it is of `kind`.
-    pub fn decode(bytes: &[u8], kind: u8) -> OpResult<PageToken> {
-        let bad = || OpError::bad("invalid page token (not from this query or scan)");
-        let (head, rest) = bytes.split_at_checked(14).ok_or_else(bad)?;
-        let (tag, numbers) = head.split_at(2);
-        if tag != [TOKEN_VERSION, kind] {
-            return Err(bad());
-        }
-        let (node, shard) = numbers.split_at(8);
-        let node = u64::from_be_bytes(node.try_into().map_err(|_| bad())?);
-        let shard = u32::from_be_bytes(shard.try_into().map_err(|_| bad())?);
-        let resume_after = if rest.is_empty() { None } else { Some(rest.to_vec()) };
-        Ok(PageToken { kind, node, shard, resume_after })
-    }
+/// The encoded size of an item, for the page byte bound.
+fn item_bytes(item: &shoal_net::Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value.encoded_len()).sum()
 }
 
 /// Where a scan page runs: the node (id) and shard its token names, moved on to the next
@@ -82,7 +54,7 @@ impl PageToken {
 pub fn scan_target(shard: &Shard, scan: &ScanRequest) -> OpResult<(u64, usize, Option<Vec<u8>>)> {
     let (node, mut index, mut resume) = match &scan.page_token {
         Some(bytes) => {
-            let t = PageToken::decode(bytes, KIND_SCAN)?;
+            let t = decode_token(bytes, KIND_SCAN)?;
             (t.node, t.shard as usize, t.resume_after)
         }
         None => (0, 0, None),
@@ -237,25 +209,37 @@ pub async fn query(
     };
     let mut range = ScanRange { lower, upper, reverse: q.reverse, limit: page_limit(q.limit) };
     if let Some(bytes) = &q.page_token {
-        let token = PageToken::decode(bytes, KIND_QUERY)?;
+        let token = decode_token(bytes, KIND_QUERY)?;
         if let Some(key) = token.resume_after {
             resume(&mut range, key)?;
         }
     }
     let page = shard.engine.scan(table.id, &range).await?;
-    let scanned = page.items.len();
-    let mut items = Vec::with_capacity(scanned);
-    for (_, item) in page.items {
+    let total = page.items.len();
+    let mut scanned = 0;
+    let mut bytes = 0;
+    let mut resume_after = page.resume_after;
+    let mut items = Vec::with_capacity(total);
+    let now_ms = shard.engine.clock().now_ms();
+    for (key, item) in page.items {
+        scanned += 1;
+        if expired_by_ttl_attribute(table, &item, now_ms) {
+            continue;
+        }
         if let Some(f) = &filter {
             if !evaluate_condition(f, &item)? {
                 continue;
             }
         }
-        items.push(projected(&paths, item));
+        let item = projected(&paths, item);
+        bytes += item_bytes(&item);
+        items.push(item);
+        if bytes >= PAGE_BYTES_MAX && (scanned < total || resume_after.is_some()) {
+            resume_after = Some(key.encode());
+            break;
+        }
     }
-    let page_token = page.resume_after.map(|key| {
-        PageToken { kind: KIND_QUERY, node: 0, shard: 0, resume_after: Some(key) }.encode()
-    });
+    let page_token = resume_after.map(|key| PageToken::query_after(key).encode());
     Ok(Response::ok(ResponseBody::Page(Page {
         items,
         page_token,
@@ -313,16 +297,24 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
         resume(&mut range, key)?;
     }
     let page = shard.engine.scan(table.id, &range).await?;
+    let now_ms = shard.engine.clock().now_ms();
     let view = shard.node.view();
     let me = shard.node.settings.node_id;
     let rf = usize::from(table.spec.replication_factor);
-    let scanned = page.items.len();
-    let mut items = Vec::with_capacity(scanned);
+    let total = page.items.len();
+    let mut scanned = 0;
+    let mut bytes = 0;
+    let mut resume_after = page.resume_after;
+    let mut items = Vec::with_capacity(total);
     for (key, item) in page.items {
+        scanned += 1;
         // Only the items this node answers for: it is their first live replica.
         let responsible =
             view.ring.replicas(key.token, rf).into_iter().find(|m| m.id == me || view.is_up(m.id));
         if responsible.is_some_and(|m| m.id != me) {
+            continue;
+        }
+        if expired_by_ttl_attribute(table, &item, now_ms) {
             continue;
         }
         if let Some(f) = &filter {
@@ -330,10 +322,16 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
                 continue;
             }
         }
-        items.push(projected(&paths, item));
+        let item = projected(&paths, item);
+        bytes += item_bytes(&item);
+        items.push(item);
+        if bytes >= PAGE_BYTES_MAX && (scanned < total || resume_after.is_some()) {
+            resume_after = Some(key.encode());
+            break;
+        }
     }
     let next_live = view.endpoints.keys().copied().find(|id| *id > me && view.is_up(*id));
-    let page_token = match page.resume_after {
+    let page_token = match resume_after {
         Some(key) => Some(scan_token(me, shard.id, Some(key))),
         None if shard.id + 1 < shard.count => Some(scan_token(me, shard.id + 1, None)),
         None => next_live.map(|node| scan_token(node, 0, None)),
@@ -365,15 +363,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn page_tokens_round_trip_and_refuse_the_wrong_kind() {
-        let token =
-            PageToken { kind: KIND_SCAN, node: 77, shard: 3, resume_after: Some(vec![9, 8]) };
-        let bytes = token.encode();
-        assert_eq!(PageToken::decode(&bytes, KIND_SCAN).unwrap(), token);
-        assert!(PageToken::decode(&bytes, KIND_QUERY).is_err());
-        assert!(PageToken::decode(&bytes[..3], KIND_SCAN).is_err());
     }
 }

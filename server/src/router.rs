@@ -109,7 +109,9 @@ fn shard_index(token: u64, count: usize) -> usize {
 
 fn target(shard: &Shard, request: &Request) -> OpResult<Target> {
     Ok(match request {
-        Request::CreateTable { .. } | Request::DropTable { .. } => Target::Shard(0),
+        Request::CreateTable { .. } | Request::DropTable { .. } | Request::AlterTable { .. } => {
+            Target::Shard(0)
+        }
         Request::DescribeTable { .. } | Request::ListTables | Request::ClusterInfo => Target::Here,
         Request::GetItem { table, key, .. } => Target::Shard(owner_of_item(shard, table, key)?),
         // Unconditional writes are coordinated where they arrive (the receiving node writes
@@ -375,6 +377,7 @@ async fn execute_op(shard: &Rc<Shard>, envelope: RequestEnvelope) -> OpResult<Re
             schema::create_table(shard, spec, if_not_exists).await
         }
         Request::DropTable { name, if_exists } => schema::drop_table(shard, &name, if_exists).await,
+        Request::AlterTable { table } => schema::alter_table(shard, table).await,
         Request::DescribeTable { name } => {
             Ok(Response::ok(ResponseBody::Table(table(shard, &name)?)))
         }

@@ -61,6 +61,7 @@ pub async fn apply_catalog(shard: &Shard, tables: Vec<TableDescription>) -> OpRe
             let options = TableOptions { strategy: strategy(t.spec.compaction) };
             shard.engine.create_table(t.id, options).await?;
         }
+        shard.engine.set_expiry_attribute(t.id, t.spec.ttl_attribute.clone())?;
     }
     for id in existing {
         let is_system =
@@ -83,6 +84,7 @@ pub fn schema_version_of(shard: &Shard) -> u64 {
         bytes.extend_from_slice(t.spec.name.as_bytes());
         bytes.push(0);
         bytes.extend_from_slice(&t.created_micros.to_be_bytes());
+        bytes.extend_from_slice(&t.altered_micros.to_be_bytes());
     }
     xxhash_rust::xxh3::xxh3_64(&bytes)
 }
@@ -103,8 +105,11 @@ pub async fn merge_remote(
         let adopt = match ours {
             None => !dropped,
             Some((t, _)) if theirs.created_micros > t.created_micros => true,
+            // The same incarnation: a drop wins, then the later alteration.
             Some((t, our_drop)) => {
-                theirs.created_micros == t.created_micros && dropped && !our_drop
+                theirs.created_micros == t.created_micros
+                    && !our_drop
+                    && (dropped || theirs.altered_micros > t.altered_micros)
             }
         };
         if !adopt {
@@ -225,7 +230,7 @@ pub async fn create_table(
     let rows = load_system_table(shard).await?;
     let id = rows.iter().map(|(t, _)| t.id).max().unwrap_or(SYSTEM_TABLE_ID) + 1;
     let created_micros = shard.engine.clock().now_micros();
-    let table = TableDescription { spec, id, created_micros };
+    let table = TableDescription { spec, id, created_micros, altered_micros: 0 };
     let ts = shard.timestamp(0);
     let row = Row::put_item(ts, to_row(&table, None), 0);
     shard.engine.write(SYSTEM_TABLE_ID, &system_key(&table.spec.name), row).await?;
@@ -250,6 +255,59 @@ pub async fn create_table(
     }
     tracing::info!(table = %table.spec.name, id = table.id, "table created");
     Ok(response)
+}
+
+/// ALTER TABLE, on shard 0: replaces the TTL attribute and options of the incarnation and
+/// version `wanted` names (optimistic concurrency: `ConditionFailed` if it changed since).
+pub async fn alter_table(shard: &Rc<Shard>, wanted: TableDescription) -> OpResult<Response> {
+    let _guard = shard.lock_key(b"\0schema").await;
+    let name = wanted.spec.name.clone();
+    let Some(current) = shard.catalog.borrow().get(&name).cloned() else {
+        return Err(OpError::new(Status::UnknownTable, format!("no table named {name:?}")));
+    };
+    if current.created_micros != wanted.created_micros
+        || current.altered_micros != wanted.altered_micros
+    {
+        return Err(OpError::new(
+            Status::ConditionFailed,
+            format!("table {name:?} changed since it was read; read it again and retry"),
+        ));
+    }
+    let keys_same = current.spec.partition_key == wanted.spec.partition_key
+        && current.spec.sort_key == wanted.spec.sort_key
+        && current.spec.replication_factor == wanted.spec.replication_factor
+        && current.spec.compaction == wanted.spec.compaction
+        && current.spec.default_ttl_secs == wanted.spec.default_ttl_secs;
+    if !keys_same {
+        return Err(OpError::bad(format!(
+            "table {name:?}: only the TTL attribute and options can change"
+        )));
+    }
+    if let Some(attribute) = &wanted.spec.ttl_attribute {
+        if attribute.is_empty() || attribute.len() > 255 {
+            return Err(OpError::bad("the TTL attribute name must be 1 to 255 bytes"));
+        }
+    }
+    let table = TableDescription {
+        spec: wanted.spec,
+        id: current.id,
+        created_micros: current.created_micros,
+        // Strictly later than the version it replaces, whatever this node's clock says.
+        altered_micros: shard.engine.clock().now_micros().max(current.altered_micros + 1),
+    };
+    let ts = shard.timestamp(0);
+    let row = Row::put_item(ts, to_row(&table, None), 0);
+    shard.engine.write(SYSTEM_TABLE_ID, &system_key(&name), row).await?;
+    let tables: Vec<TableDescription> = live_tables(shard)
+        .into_iter()
+        .map(|t| if t.spec.name == name { table.clone() } else { t })
+        .collect();
+    apply_catalog(shard, tables.clone()).await?;
+    broadcast_catalog(shard, &tables).await?;
+    drop(_guard);
+    push_to_peers(shard).await;
+    tracing::info!(table = %name, "table altered");
+    Ok(Response::ok(ResponseBody::Table(table)))
 }
 
 /// DROP TABLE, on shard 0: marks the row dropped, then every shard drops the data.

@@ -98,6 +98,8 @@ fn create(raw: &mut Raw, name: &str) {
             replication_factor: 3,
             compaction: Compaction::SizeTiered,
             default_ttl_secs: 0,
+            ttl_attribute: None,
+            options: Default::default(),
         },
         if_not_exists: false,
     });

@@ -444,6 +444,8 @@ mod tests {
             replication_factor: 3,
             compaction: shoal_net::Compaction::SizeTiered,
             default_ttl_secs: 0,
+            ttl_attribute: None,
+            options: Default::default(),
         }
     }
 

@@ -128,6 +128,10 @@ pub struct ServerArgs {
     /// HTTP health and metrics address (overrides node.http).
     #[arg(long, value_name = "HOST:PORT")]
     pub http: Option<String>,
+    /// DynamoDB-compatible API address, or "off" (overrides dynamodb.listen; default the
+    /// listen host, port 8000).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub dynamodb: Option<String>,
     /// Data directory (overrides node.data_dir).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,

@@ -199,6 +199,8 @@ fn table_request(command: &TableCommand) -> Request {
                 replication_factor: args.replication_factor,
                 compaction: args.compaction.into(),
                 default_ttl_secs: args.default_ttl,
+                ttl_attribute: None,
+                options: Default::default(),
             },
             if_not_exists: args.if_not_exists,
         },
@@ -327,6 +329,8 @@ mod tests {
                 replication_factor: 2,
                 compaction: Compaction::Leveled,
                 default_ttl_secs: 3600,
+                ttl_attribute: None,
+                options: Default::default(),
             },
             if_not_exists: true,
         };

@@ -260,9 +260,12 @@ mod tests {
                 replication_factor: 3,
                 compaction: Compaction::Leveled,
                 default_ttl_secs: 0,
+                ttl_attribute: None,
+                options: Default::default(),
             },
             id: 7,
             created_micros: 1_000,
+            altered_micros: 0,
         }
     }
 

@@ -54,6 +54,12 @@ fn apply_overrides(config: &mut NodeConfig, args: &ServerArgs) -> Result<(), Cli
     if let Some(http) = &args.http {
         config.node.http = Some(socket_addr("--http", "node.http", http)?);
     }
+    if let Some(dynamodb) = &args.dynamodb {
+        config.dynamodb.listen = match dynamodb.as_str() {
+            "off" => "off".to_owned(),
+            text => socket_addr("--dynamodb", "dynamodb.listen", text)?.to_string(),
+        };
+    }
     if let Some(data_dir) = &args.data_dir {
         config.node.data_dir = data_dir.clone();
     }

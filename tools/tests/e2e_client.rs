@@ -17,6 +17,8 @@ fn spec(name: &str, sort: bool) -> TableSpec {
         replication_factor: 3,
         compaction: Compaction::SizeTiered,
         default_ttl_secs: 0,
+        ttl_attribute: None,
+        options: Default::default(),
     }
 }
 

@@ -23,6 +23,8 @@ fn spec() -> TableSpec {
         replication_factor: 3,
         compaction: Compaction::SizeTiered,
         default_ttl_secs: 0,
+        ttl_attribute: None,
+        options: Default::default(),
     }
 }
 

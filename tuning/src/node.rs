@@ -31,6 +31,8 @@ use crate::{BlockCompression, CommitLogSync, EngineConfig};
 
 /// Port of the HTTP endpoint (health, metrics) when `node.http` is `""`.
 pub const HTTP_PORT_DEFAULT: u16 = 7480;
+/// Port of the DynamoDB-compatible API when `dynamodb.listen` is `""` (DynamoDB Local's).
+pub const DYNAMODB_PORT_DEFAULT: u16 = 8000;
 /// Port of cluster traffic when `node.internode` is `""`.
 pub const INTERNODE_PORT_DEFAULT: u16 = 7470;
 /// The most shards a node runs.
@@ -61,6 +63,8 @@ pub struct NodeConfig {
     pub engine: EngineSection,
     /// `[cluster]`: replication and failure detection.
     pub cluster: ClusterSection,
+    /// `[dynamodb]`: the DynamoDB-compatible HTTP API.
+    pub dynamodb: DynamoSection,
 }
 
 /// `[node]`.
@@ -331,7 +335,78 @@ impl Default for ClusterSection {
     }
 }
 
+/// How the DynamoDB API authenticates requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DynamoAuth {
+    /// Any well-formed Signature V4 is accepted, whatever its key (DynamoDB Local's way):
+    /// for development on a trusted machine.
+    #[default]
+    AllowAnyKey,
+    /// Signatures are verified against `access_keys`.
+    Keys,
+}
+
+/// An access key the DynamoDB API accepts when `auth = "keys"`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    /// Access key id (what clients send in the signature's credential).
+    pub id: String,
+    /// Its secret.
+    pub secret: String,
+}
+
+/// `[dynamodb]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DynamoSection {
+    /// `host:port` of the listener; `""` means the listen host, port 8000; `"off"` disables
+    /// it. Default `""`.
+    pub listen: String,
+    /// `"allow-any-key"` or `"keys"`. Default `"allow-any-key"`.
+    pub auth: DynamoAuth,
+    /// Keys accepted when `auth = "keys"`.
+    pub access_keys: Vec<AccessKey>,
+    /// Consistency of reads without `ConsistentRead` (DynamoDB's eventually consistent
+    /// reads). Default `"ONE"`.
+    pub read_consistency: ConsistencyLevel,
+    /// Consistency of reads with `ConsistentRead: true`. Default `"QUORUM"`.
+    pub consistent_read_consistency: ConsistencyLevel,
+    /// Consistency of writes. Default `"QUORUM"`.
+    pub write_consistency: ConsistencyLevel,
+    /// Region named in table ARNs. Default `"ddblocal"`.
+    pub region: String,
+    /// Largest request body in bytes (DynamoDB's batch limits fit). Default 16 MiB.
+    pub request_bytes_max: usize,
+}
+
+impl Default for DynamoSection {
+    fn default() -> Self {
+        DynamoSection {
+            listen: String::new(),
+            auth: DynamoAuth::AllowAnyKey,
+            access_keys: Vec::new(),
+            read_consistency: ConsistencyLevel::One,
+            consistent_read_consistency: ConsistencyLevel::Quorum,
+            write_consistency: ConsistencyLevel::Quorum,
+            region: "ddblocal".to_string(),
+            request_bytes_max: 16 << 20,
+        }
+    }
+}
+
 impl NodeConfig {
+    /// The DynamoDB API's address, or `None` when `dynamodb.listen` is `"off"` (or does not
+    /// parse, which [`NodeConfig::validate`] rules out).
+    pub fn dynamodb_addr(&self) -> Option<SocketAddr> {
+        match self.dynamodb.listen.as_str() {
+            "" => Some(SocketAddr::new(self.node.listen.ip(), DYNAMODB_PORT_DEFAULT)),
+            "off" => None,
+            text => text.parse().ok(),
+        }
+    }
+
     /// The native protocol address (`node.listen`).
     pub fn listen_addr(&self) -> SocketAddr {
         self.node.listen

@@ -39,7 +39,7 @@ pub mod value;
 
 pub use key::{DecodedKey, ItemKey, KeyType, KeyValue};
 pub use number::Number;
-pub use row::{Cell, Row, Timestamp};
+pub use row::{expired_by_attribute, Cell, Row, Timestamp};
 pub use value::Value;
 
 pub use error::{Error, Result};

@@ -46,6 +46,20 @@ const ROW_FLAG_TOMBSTONE: u8 = 0x01;
 const CELL_FLAG_LIVE: u8 = 0x01;
 const CELL_FLAG_EXPIRY: u8 = 0x02;
 
+/// DynamoDB ignores expiry times more than five years in the past (they are more likely
+/// other numbers than expiry times); so do we.
+pub const EXPIRY_LOOKBACK_SECS: u64 = 5 * 365 * 24 * 3600;
+
+/// Whether an expiry attribute's value means "expired at `now_ms`": a number of epoch
+/// seconds at or before now and not more than [`EXPIRY_LOOKBACK_SECS`] before it. Any other
+/// type, or no value, never expires.
+pub fn expired_by_attribute(value: Option<&Value>, now_ms: u64) -> bool {
+    let Some(Value::N(n)) = value else { return false };
+    let at_secs = n.to_f64();
+    let now_secs = now_ms as f64 / 1000.0;
+    at_secs <= now_secs && at_secs >= now_secs - EXPIRY_LOOKBACK_SECS as f64
+}
+
 /// One version of one attribute.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Cell {
@@ -213,6 +227,24 @@ impl Row {
             .filter_map(|(name, cell)| Some((name, cell.value?)))
             .collect();
         (!live.is_empty()).then_some(live)
+    }
+
+    /// DynamoDB-style expiry by attribute: if the live value of `attribute` is a number of
+    /// epoch seconds at or before now (see [`expired_by_attribute`]), the whole row becomes
+    /// a row tombstone at its newest timestamp, so it keeps shadowing older versions while
+    /// any later write (a higher timestamp) survives. Returns whether it expired.
+    pub fn expire_by_attribute(&mut self, attribute: &str, now_ms: u64) -> bool {
+        let value = self
+            .cells
+            .get(attribute)
+            .filter(|cell| !self.shadows(cell) && !cell.is_expired(now_ms))
+            .and_then(|cell| cell.value.as_ref());
+        if !expired_by_attribute(value, now_ms) {
+            return false;
+        }
+        self.tombstone = self.max_ts();
+        self.drop_shadowed();
+        true
     }
 
     /// Compaction's clean-up. Expired live cells become tombstones with the same ts, because
@@ -546,5 +578,52 @@ mod tests {
                 prop_assert_eq!(decoded.to_bytes(), bytes);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod expiry_attribute_tests {
+    use super::*;
+
+    const NOW_MS: u64 = 1_800_000_000_000;
+
+    fn n(v: i64) -> Value {
+        Value::N(crate::Number::from(v))
+    }
+
+    #[test]
+    fn only_recent_past_numbers_expire() {
+        let now_secs = (NOW_MS / 1000) as i64;
+        assert!(expired_by_attribute(Some(&n(now_secs)), NOW_MS));
+        assert!(expired_by_attribute(Some(&n(now_secs - 3600)), NOW_MS));
+        assert!(!expired_by_attribute(Some(&n(now_secs + 1)), NOW_MS));
+        assert!(!expired_by_attribute(Some(&n(5)), NOW_MS), "older than five years: ignored");
+        assert!(!expired_by_attribute(Some(&Value::S(now_secs.to_string())), NOW_MS));
+        assert!(!expired_by_attribute(None, NOW_MS));
+    }
+
+    #[test]
+    fn an_expired_row_becomes_a_tombstone_at_its_newest_timestamp() {
+        let past = (NOW_MS / 1000) as i64 - 10;
+        let mut attrs = BTreeMap::new();
+        attrs.insert("k".to_string(), Value::S("a".into()));
+        attrs.insert("exp".to_string(), n(past));
+        let mut row = Row::put_item(100, attrs, 0);
+        row.merge_from(Row::set_attrs(120, [("x".to_string(), n(1))], 0));
+        assert!(row.expire_by_attribute("exp", NOW_MS));
+        assert_eq!(row.tombstone, Some(120));
+        assert!(row.live_attributes(NOW_MS).is_none());
+        // A later write survives the expiry.
+        row.merge_from(Row::set_attrs(130, [("y".to_string(), n(2))], 0));
+        assert_eq!(row.live_attributes(NOW_MS).map(|a| a.len()), Some(1));
+
+        let mut future = Row::put_item(
+            100,
+            [("exp".to_string(), n(past + 3600))].into_iter().collect::<BTreeMap<_, _>>(),
+            0,
+        );
+        assert!(!future.expire_by_attribute("exp", NOW_MS));
+        assert!(!future.expire_by_attribute("other", NOW_MS));
+        assert!(future.live_attributes(NOW_MS).is_some());
     }
 }

@@ -1,9 +1,11 @@
-//! `shoal-bench`: YCSB-style load generator for Shoal (native client) and Redis (RESP).
+//! `shoal-bench`: YCSB-style load generator for Shoal (native client), Redis (RESP) and
+//! DynamoDB-compatible endpoints (AWS JSON 1.0 over HTTP/1.1).
 //!
 //! ```text
 //! shoal-bench --workload load --records 100000            # insert the records
 //! shoal-bench --workload a --duration-s 30 --concurrency 50 --out a.json
 //! shoal-bench --target redis --hosts 127.0.0.1:6379 --workload c --rate 20000
+//! shoal-bench --target dynamodb --hosts 127.0.0.1:8000 --workload load
 //! ```
 //!
 //! Tables print every `--report-interval-s` and at the end; `--out` writes JSON (schema in
@@ -19,6 +21,7 @@ use serde_json::json;
 use shoal_bench_harness::connect::{connect_drivers, create_table, shoal_client};
 use shoal_bench_harness::connect::{ConnectConfig, TargetKind};
 use shoal_bench_harness::driver::{Consistencies, Layout, Record};
+use shoal_bench_harness::dynamo::{credentials, ensure_tables, DynamoSettings};
 use shoal_bench_harness::keys::Distribution;
 use shoal_bench_harness::metrics::{rates, scrape, Counters};
 use shoal_bench_harness::report::{print_report, Report};
@@ -33,6 +36,8 @@ const LOAD_DURATION_MAX: Duration = Duration::from_secs(24 * 3600);
 enum TargetArg {
     Shoal,
     Redis,
+    /// A DynamoDB-compatible HTTP endpoint (Shoal's DynamoDB listener, dynalite).
+    Dynamodb,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -49,7 +54,10 @@ enum LayoutArg {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "shoal-bench", about = "YCSB-style load generator for Shoal and Redis")]
+#[command(
+    name = "shoal-bench",
+    about = "YCSB-style load generator for Shoal, Redis and DynamoDB-compatible endpoints"
+)]
 struct Args {
     /// Workload: load (insert --records records), a, b, c, d, e or f.
     #[arg(long)]
@@ -57,8 +65,9 @@ struct Args {
     /// System under test.
     #[arg(long, value_enum, default_value = "shoal")]
     target: TargetArg,
-    /// Comma-separated host:port (Shoal seeds; Redis server). Default 127.0.0.1:7400 for
-    /// Shoal, 127.0.0.1:6379 for Redis.
+    /// Comma-separated host:port (Shoal seeds; Redis server; DynamoDB endpoints, task i
+    /// using host i mod n). Default 127.0.0.1:7400 for Shoal, 127.0.0.1:6379 for Redis,
+    /// 127.0.0.1:8000 for DynamoDB.
     #[arg(long, value_delimiter = ',')]
     hosts: Vec<String>,
     /// Records loaded (the load phase inserts 0..records; the others read them).
@@ -105,9 +114,10 @@ struct Args {
     /// Consistency of reads (ONE, QUORUM, ALL, DEFAULT).
     #[arg(long, default_value = "QUORUM")]
     read_consistency: String,
-    /// Consistency of updates and inserts.
-    #[arg(long, default_value = "QUORUM")]
-    write_consistency: String,
+    /// Consistency of updates and inserts (default QUORUM). DynamoDB target: when given,
+    /// sent as the `x-shoal-consistency` header of writes (Shoal honours it).
+    #[arg(long)]
+    write_consistency: Option<String>,
     /// Consistency of scans.
     #[arg(long, default_value = "QUORUM")]
     scan_consistency: String,
@@ -123,11 +133,18 @@ struct Args {
     /// Shoal clients shared by the tasks (0: one per task, like one connection per task).
     #[arg(long, default_value_t = 0)]
     shoal_clients: usize,
+    /// AWS access key of the DynamoDB target (requests are signed with Signature V4 for
+    /// us-east-1, service dynamodb).
+    #[arg(long, default_value = "shoal")]
+    aws_access_key: String,
+    /// AWS secret key of the DynamoDB target.
+    #[arg(long, default_value = "shoal")]
+    aws_secret_key: String,
     /// Seconds between interval tables (0: only the final one).
     #[arg(long, default_value_t = 5.0)]
     report_interval_s: f64,
     /// Metrics endpoints (host:port) for per-shard rates; default: each Shoal host's
-    /// address with port 7480. `none` disables.
+    /// address with port 7480 (none for the DynamoDB target). `none` disables.
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
     /// Seed of the random generators.
@@ -204,11 +221,13 @@ fn plan(args: &Args) -> Result<Plan, String> {
     let target = match args.target {
         TargetArg::Shoal => TargetKind::Shoal,
         TargetArg::Redis => TargetKind::Redis,
+        TargetArg::Dynamodb => TargetKind::Dynamo,
     };
     let hosts = if args.hosts.is_empty() {
         vec![match target {
             TargetKind::Shoal => "127.0.0.1:7400".to_owned(),
             TargetKind::Redis => "127.0.0.1:6379".to_owned(),
+            TargetKind::Dynamo => "127.0.0.1:8000".to_owned(),
         }]
     } else {
         args.hosts.clone()
@@ -222,19 +241,28 @@ fn plan(args: &Args) -> Result<Plan, String> {
         (_, list) => list.to_vec(),
     };
     let concurrency = args.concurrency.max(1);
+    let explicit_write = args.write_consistency.as_deref().map(consistency).transpose()?;
+    let consistencies = Consistencies {
+        read: consistency(&args.read_consistency)?,
+        write: explicit_write.unwrap_or(Consistency::Quorum),
+        scan: consistency(&args.scan_consistency)?,
+    };
+    let dynamo = (target == TargetKind::Dynamo).then(|| DynamoSettings {
+        credentials: credentials(&args.aws_access_key, &args.aws_secret_key),
+        consistency: consistencies,
+        // DEFAULT leaves the choice to the server, like no header at all.
+        write_consistency_header: explicit_write.filter(|c| *c != Consistency::Default),
+    });
     let connect = ConnectConfig {
         target,
         hosts,
         record,
-        consistency: Consistencies {
-            read: consistency(&args.read_consistency)?,
-            write: consistency(&args.write_consistency)?,
-            scan: consistency(&args.scan_consistency)?,
-        },
+        consistency: consistencies,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         concurrency,
         shoal_clients: args.shoal_clients,
         retries: args.retries,
+        dynamo,
     };
     let duration = match (args.duration_s, workload.is_load) {
         (Some(s), _) => Duration::from_secs_f64(s.max(0.0)),
@@ -277,6 +305,12 @@ async fn bench(args: Args) -> Result<(), String> {
     if plan.target == TargetKind::Shoal {
         let client = shoal_client(&plan.connect).await.map_err(|e| e.to_string())?;
         create_table(&client, plan.connect.record.layout, args.rf)
+            .await
+            .map_err(|e| format!("cannot create the table: {e}"))?;
+    }
+    if let (TargetKind::Dynamo, Some(settings)) = (plan.target, &plan.connect.dynamo) {
+        let c = &plan.connect;
+        ensure_tables(&c.hosts, settings, c.record, c.timeout)
             .await
             .map_err(|e| format!("cannot create the table: {e}"))?;
     }
@@ -331,6 +365,8 @@ fn config_json(args: &Args, plan: &Plan) -> serde_json::Value {
         "rate": run.rate,
         "read_consistency": plan.connect.consistency.read.as_str(),
         "write_consistency": plan.connect.consistency.write.as_str(),
+        "write_consistency_header": plan.connect.dynamo.as_ref()
+            .and_then(|d| d.write_consistency_header).map(|c| c.as_str()),
         "scan_consistency": plan.connect.consistency.scan.as_str(),
         "replication_factor": args.rf,
         "timeout_ms": plan.connect.timeout.as_millis() as u64,

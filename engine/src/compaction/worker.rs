@@ -5,7 +5,8 @@
 //! - shadowed versions (the row merge keeps one cell per attribute);
 //! - items shadowed by a partition deletion merged in the same pass;
 //! - expired cells, which become tombstones first (they must keep shadowing older versions
-//!   in files outside this compaction);
+//!   in files outside this compaction), and items expired by the table's expiry attribute
+//!   (DynamoDB's TTL), which become row tombstones at their newest timestamp;
 //! - tombstones older than `tombstone_grace_secs`, but only where no file outside the
 //!   compaction and no memtable may hold the key (or, for a partition deletion, any key of
 //!   the partition): dropping a tombstone whose victim lives elsewhere would resurrect it.
@@ -83,12 +84,18 @@ async fn merge_into_outputs(
     let mut output: Option<OutputTable> = None;
     let mut partition: Option<(Vec<u8>, u64)> = None;
     let mut throttle = Throttle::new(shared.config.compaction_bytes_per_sec);
+    let expiry_attribute = table.expiry_attribute.borrow().clone();
     while let Some((key, mut row)) = iter.next().await? {
         if let Some(header) = header_prefix(&key) {
             partition = row.tombstone.map(|ts| (header.to_vec(), ts));
         } else if let Some((prefix, ts)) = &partition {
             if key.starts_with(prefix) {
                 row.apply_partition_tombstone(*ts);
+            }
+        }
+        if let Some(attribute) = &expiry_attribute {
+            if row.expire_by_attribute(attribute, now_ms) {
+                EngineMetrics::add(&shared.metrics.expired_items, 1);
             }
         }
         let purgeable = may_purge(&others, &key);

@@ -485,10 +485,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for ReturnValues {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 18;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 19;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 19] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 20] = [
   RequestBody::NONE,
   RequestBody::CreateTable,
   RequestBody::DescribeTable,
@@ -508,6 +508,7 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 19] = [
   RequestBody::GossipSyn,
   RequestBody::SchemaPush,
   RequestBody::NodeStatus,
+  RequestBody::AlterTable,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -534,9 +535,10 @@ impl RequestBody {
   pub const GossipSyn: Self = Self(16);
   pub const SchemaPush: Self = Self(17);
   pub const NodeStatus: Self = Self(18);
+  pub const AlterTable: Self = Self(19);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 18;
+  pub const ENUM_MAX: u8 = 19;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateTable,
@@ -557,6 +559,7 @@ impl RequestBody {
     Self::GossipSyn,
     Self::SchemaPush,
     Self::NodeStatus,
+    Self::AlterTable,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -580,6 +583,7 @@ impl RequestBody {
       Self::GossipSyn => Some("GossipSyn"),
       Self::SchemaPush => Some("SchemaPush"),
       Self::NodeStatus => Some("NodeStatus"),
+      Self::AlterTable => Some("AlterTable"),
       _ => None,
     }
   }
@@ -1268,6 +1272,219 @@ impl ::core::fmt::Debug for KeyAttribute<'_> {
       ds.finish()
   }
 }
+pub enum TableOptionOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// One entry of a table's metadata for API layers.
+pub struct TableOption<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TableOption<'a> {
+  type Inner = TableOption<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TableOption<'a> {
+  pub const VT_KEY: ::flatbuffers::VOffsetT = 4;
+  pub const VT_VALUE: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TableOption { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args TableOptionArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<TableOption<'bldr>> {
+    let mut builder = TableOptionBuilder::new(_fbb);
+    if let Some(x) = args.value { builder.add_value(x); }
+    if let Some(x) = args.key { builder.add_key(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TableOption::VT_KEY, None)}
+  }
+  #[inline]
+  pub fn value(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TableOption::VT_VALUE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for TableOption<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("key", Self::VT_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("value", Self::VT_VALUE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TableOptionArgs<'a> {
+    pub key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub value: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for TableOptionArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    TableOptionArgs {
+      key: None,
+      value: None,
+    }
+  }
+}
+
+pub struct TableOptionBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TableOptionBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_key(&mut self, key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TableOption::VT_KEY, key);
+  }
+  #[inline]
+  pub fn add_value(&mut self, value: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TableOption::VT_VALUE, value);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TableOptionBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TableOptionBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TableOption<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TableOption<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TableOption");
+      ds.field("key", &self.key());
+      ds.field("value", &self.value());
+      ds.finish()
+  }
+}
+pub enum AlterTableOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Replaces a table's TTL attribute and options (keys cannot change). `table` names the
+/// incarnation (created_micros) and the alteration it replaces (altered_micros), so two
+/// concurrent changes cannot both apply.
+pub struct AlterTable<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AlterTable<'a> {
+  type Inner = AlterTable<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AlterTable<'a> {
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AlterTable { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AlterTableArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<AlterTable<'bldr>> {
+    let mut builder = AlterTableBuilder::new(_fbb);
+    if let Some(x) = args.table { builder.add_table(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn table(&self) -> Option<TableDescription<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<TableDescription>>(AlterTable::VT_TABLE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AlterTable<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<TableDescription>>("table", Self::VT_TABLE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AlterTableArgs<'a> {
+    pub table: Option<::flatbuffers::WIPOffset<TableDescription<'a>>>,
+}
+impl<'a> Default for AlterTableArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    AlterTableArgs {
+      table: None,
+    }
+  }
+}
+
+pub struct AlterTableBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AlterTableBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<TableDescription<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<TableDescription>>(AlterTable::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AlterTableBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AlterTableBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AlterTable<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AlterTable<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AlterTable");
+      ds.field("table", &self.table());
+      ds.finish()
+  }
+}
 pub enum CreateTableOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -1291,6 +1508,8 @@ impl<'a> CreateTable<'a> {
   pub const VT_COMPACTION: ::flatbuffers::VOffsetT = 12;
   pub const VT_DEFAULT_TTL_SECS: ::flatbuffers::VOffsetT = 14;
   pub const VT_IF_NOT_EXISTS: ::flatbuffers::VOffsetT = 16;
+  pub const VT_TTL_ATTRIBUTE: ::flatbuffers::VOffsetT = 18;
+  pub const VT_OPTIONS: ::flatbuffers::VOffsetT = 20;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1303,6 +1522,8 @@ impl<'a> CreateTable<'a> {
   ) -> ::flatbuffers::WIPOffset<CreateTable<'bldr>> {
     let mut builder = CreateTableBuilder::new(_fbb);
     builder.add_default_ttl_secs(args.default_ttl_secs);
+    if let Some(x) = args.options { builder.add_options(x); }
+    if let Some(x) = args.ttl_attribute { builder.add_ttl_attribute(x); }
     if let Some(x) = args.sort_key { builder.add_sort_key(x); }
     if let Some(x) = args.partition_key { builder.add_partition_key(x); }
     if let Some(x) = args.name { builder.add_name(x); }
@@ -1362,6 +1583,22 @@ impl<'a> CreateTable<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<bool>(CreateTable::VT_IF_NOT_EXISTS, Some(false)).unwrap()}
   }
+  /// Attribute holding each item's expiry in epoch seconds (absent: none).
+  #[inline]
+  pub fn ttl_attribute(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CreateTable::VT_TTL_ATTRIBUTE, None)}
+  }
+  /// Metadata kept for API layers (e.g. DynamoDB's billing mode and tags).
+  #[inline]
+  pub fn options(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableOption<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableOption>>>>(CreateTable::VT_OPTIONS, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for CreateTable<'_> {
@@ -1377,6 +1614,8 @@ impl ::flatbuffers::Verifiable for CreateTable<'_> {
      .visit_field::<Compaction>("compaction", Self::VT_COMPACTION, false)?
      .visit_field::<u64>("default_ttl_secs", Self::VT_DEFAULT_TTL_SECS, false)?
      .visit_field::<bool>("if_not_exists", Self::VT_IF_NOT_EXISTS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("ttl_attribute", Self::VT_TTL_ATTRIBUTE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<TableOption>>>>("options", Self::VT_OPTIONS, false)?
      .finish();
     Ok(())
   }
@@ -1389,6 +1628,8 @@ pub struct CreateTableArgs<'a> {
     pub compaction: Compaction,
     pub default_ttl_secs: u64,
     pub if_not_exists: bool,
+    pub ttl_attribute: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub options: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableOption<'a>>>>>,
 }
 impl<'a> Default for CreateTableArgs<'a> {
   #[inline]
@@ -1401,6 +1642,8 @@ impl<'a> Default for CreateTableArgs<'a> {
       compaction: Compaction::SizeTiered,
       default_ttl_secs: 0,
       if_not_exists: false,
+      ttl_attribute: None,
+      options: None,
     }
   }
 }
@@ -1439,6 +1682,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CreateTableBuilder<'a, 'b, A>
     self.fbb_.push_slot::<bool>(CreateTable::VT_IF_NOT_EXISTS, if_not_exists, false);
   }
   #[inline]
+  pub fn add_ttl_attribute(&mut self, ttl_attribute: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CreateTable::VT_TTL_ATTRIBUTE, ttl_attribute);
+  }
+  #[inline]
+  pub fn add_options(&mut self, options: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<TableOption<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CreateTable::VT_OPTIONS, options);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CreateTableBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     CreateTableBuilder {
@@ -1463,6 +1714,8 @@ impl ::core::fmt::Debug for CreateTable<'_> {
       ds.field("compaction", &self.compaction());
       ds.field("default_ttl_secs", &self.default_ttl_secs());
       ds.field("if_not_exists", &self.if_not_exists());
+      ds.field("ttl_attribute", &self.ttl_attribute());
+      ds.field("options", &self.options());
       ds.finish()
   }
 }
@@ -4702,6 +4955,21 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_alter_table(&self) -> Option<AlterTable<'a>> {
+    if self.body_type() == RequestBody::AlterTable {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { AlterTable::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -4731,6 +4999,7 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::GossipSyn => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<GossipSyn>>("RequestBody::GossipSyn", pos),
           RequestBody::SchemaPush => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SchemaPush>>("RequestBody::SchemaPush", pos),
           RequestBody::NodeStatus => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<NodeStatus>>("RequestBody::NodeStatus", pos),
+          RequestBody::AlterTable => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AlterTable>>("RequestBody::AlterTable", pos),
           _ => Ok(()),
         }
      })?
@@ -4918,6 +5187,13 @@ impl ::core::fmt::Debug for Request<'_> {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
           }
         },
+        RequestBody::AlterTable => {
+          if let Some(x) = self.body_as_alter_table() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
         _ => {
           let x: Option<()> = None;
           ds.field("body", &x)
@@ -4950,6 +5226,9 @@ impl<'a> TableDescription<'a> {
   pub const VT_COMPACTION: ::flatbuffers::VOffsetT = 14;
   pub const VT_DEFAULT_TTL_SECS: ::flatbuffers::VOffsetT = 16;
   pub const VT_CREATED_MICROS: ::flatbuffers::VOffsetT = 18;
+  pub const VT_TTL_ATTRIBUTE: ::flatbuffers::VOffsetT = 20;
+  pub const VT_OPTIONS: ::flatbuffers::VOffsetT = 22;
+  pub const VT_ALTERED_MICROS: ::flatbuffers::VOffsetT = 24;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -4961,8 +5240,11 @@ impl<'a> TableDescription<'a> {
     args: &'args TableDescriptionArgs<'args>
   ) -> ::flatbuffers::WIPOffset<TableDescription<'bldr>> {
     let mut builder = TableDescriptionBuilder::new(_fbb);
+    builder.add_altered_micros(args.altered_micros);
     builder.add_created_micros(args.created_micros);
     builder.add_default_ttl_secs(args.default_ttl_secs);
+    if let Some(x) = args.options { builder.add_options(x); }
+    if let Some(x) = args.ttl_attribute { builder.add_ttl_attribute(x); }
     if let Some(x) = args.sort_key { builder.add_sort_key(x); }
     if let Some(x) = args.partition_key { builder.add_partition_key(x); }
     builder.add_id(args.id);
@@ -5029,6 +5311,28 @@ impl<'a> TableDescription<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(TableDescription::VT_CREATED_MICROS, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn ttl_attribute(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TableDescription::VT_TTL_ATTRIBUTE, None)}
+  }
+  #[inline]
+  pub fn options(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableOption<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableOption>>>>(TableDescription::VT_OPTIONS, None)}
+  }
+  /// When the options or TTL attribute last changed (0: never).
+  #[inline]
+  pub fn altered_micros(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(TableDescription::VT_ALTERED_MICROS, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for TableDescription<'_> {
@@ -5045,6 +5349,9 @@ impl ::flatbuffers::Verifiable for TableDescription<'_> {
      .visit_field::<Compaction>("compaction", Self::VT_COMPACTION, false)?
      .visit_field::<u64>("default_ttl_secs", Self::VT_DEFAULT_TTL_SECS, false)?
      .visit_field::<u64>("created_micros", Self::VT_CREATED_MICROS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("ttl_attribute", Self::VT_TTL_ATTRIBUTE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<TableOption>>>>("options", Self::VT_OPTIONS, false)?
+     .visit_field::<u64>("altered_micros", Self::VT_ALTERED_MICROS, false)?
      .finish();
     Ok(())
   }
@@ -5058,6 +5365,9 @@ pub struct TableDescriptionArgs<'a> {
     pub compaction: Compaction,
     pub default_ttl_secs: u64,
     pub created_micros: u64,
+    pub ttl_attribute: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub options: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TableOption<'a>>>>>,
+    pub altered_micros: u64,
 }
 impl<'a> Default for TableDescriptionArgs<'a> {
   #[inline]
@@ -5071,6 +5381,9 @@ impl<'a> Default for TableDescriptionArgs<'a> {
       compaction: Compaction::SizeTiered,
       default_ttl_secs: 0,
       created_micros: 0,
+      ttl_attribute: None,
+      options: None,
+      altered_micros: 0,
     }
   }
 }
@@ -5113,6 +5426,18 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TableDescriptionBuilder<'a, '
     self.fbb_.push_slot::<u64>(TableDescription::VT_CREATED_MICROS, created_micros, 0);
   }
   #[inline]
+  pub fn add_ttl_attribute(&mut self, ttl_attribute: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TableDescription::VT_TTL_ATTRIBUTE, ttl_attribute);
+  }
+  #[inline]
+  pub fn add_options(&mut self, options: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<TableOption<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TableDescription::VT_OPTIONS, options);
+  }
+  #[inline]
+  pub fn add_altered_micros(&mut self, altered_micros: u64) {
+    self.fbb_.push_slot::<u64>(TableDescription::VT_ALTERED_MICROS, altered_micros, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TableDescriptionBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     TableDescriptionBuilder {
@@ -5138,6 +5463,9 @@ impl ::core::fmt::Debug for TableDescription<'_> {
       ds.field("compaction", &self.compaction());
       ds.field("default_ttl_secs", &self.default_ttl_secs());
       ds.field("created_micros", &self.created_micros());
+      ds.field("ttl_attribute", &self.ttl_attribute());
+      ds.field("options", &self.options());
+      ds.field("altered_micros", &self.altered_micros());
       ds.finish()
   }
 }

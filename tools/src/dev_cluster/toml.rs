@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 
 use shoal_tuning::{
     BlockCompression, ClusterSection, CommitLogSyncMode, CompactionChoice, ConsistencyLevel,
-    CpuPin, EngineSection, LimitSection, NodeConfig, NodeSection, ShardSection,
+    CpuPin, DynamoAuth, DynamoSection, EngineSection, LimitSection, NodeConfig, NodeSection,
+    ShardSection,
 };
 
 use crate::error::CliError;
@@ -20,13 +21,14 @@ use crate::error::CliError;
 /// # Errors
 /// An internal error if the data directory is not UTF-8 (TOML strings are).
 pub fn config_toml(config: &NodeConfig) -> Result<String, CliError> {
-    let NodeConfig { node, shards, limits, engine, cluster } = config;
+    let NodeConfig { node, shards, limits, engine, cluster, dynamodb } = config;
     let mut text = String::new();
     node_section(&mut text, node)?;
     shard_section(&mut text, shards);
     limit_section(&mut text, limits);
     engine_section(&mut text, engine);
     cluster_section(&mut text, cluster);
+    dynamodb_section(&mut text, dynamodb);
     Ok(text)
 }
 
@@ -148,13 +150,8 @@ fn cluster_section(text: &mut String, cluster: &ClusterSection) {
         internode_timeout_ms,
         fault_injection,
     } = cluster;
-    let consistency = match default_consistency {
-        ConsistencyLevel::One => "ONE",
-        ConsistencyLevel::Quorum => "QUORUM",
-        ConsistencyLevel::All => "ALL",
-    };
     text.push_str("\n[cluster]\n");
-    key(text, "default_consistency", string(consistency));
+    key(text, "default_consistency", string(level(*default_consistency)));
     key(text, "default_replication_factor", default_replication_factor);
     key(text, "gossip_interval_ms", gossip_interval_ms);
     key(text, "phi_threshold", float(*phi_threshold));
@@ -162,6 +159,44 @@ fn cluster_section(text: &mut String, cluster: &ClusterSection) {
     key(text, "read_repair_chance", float(*read_repair_chance));
     key(text, "internode_timeout_ms", internode_timeout_ms);
     key(text, "fault_injection", fault_injection);
+}
+
+fn level(consistency: ConsistencyLevel) -> &'static str {
+    match consistency {
+        ConsistencyLevel::One => "ONE",
+        ConsistencyLevel::Quorum => "QUORUM",
+        ConsistencyLevel::All => "ALL",
+    }
+}
+
+fn dynamodb_section(text: &mut String, dynamodb: &DynamoSection) {
+    let DynamoSection {
+        listen,
+        auth,
+        access_keys,
+        read_consistency,
+        consistent_read_consistency,
+        write_consistency,
+        region,
+        request_bytes_max,
+    } = dynamodb;
+    let auth = match auth {
+        DynamoAuth::AllowAnyKey => "allow-any-key",
+        DynamoAuth::Keys => "keys",
+    };
+    let keys: Vec<String> = access_keys
+        .iter()
+        .map(|k| format!("{{ id = {}, secret = {} }}", string(&k.id), string(&k.secret)))
+        .collect();
+    text.push_str("\n[dynamodb]\n");
+    key(text, "listen", string(listen));
+    key(text, "auth", string(auth));
+    key(text, "access_keys", format!("[{}]", keys.join(", ")));
+    key(text, "read_consistency", string(level(*read_consistency)));
+    key(text, "consistent_read_consistency", string(level(*consistent_read_consistency)));
+    key(text, "write_consistency", string(level(*write_consistency)));
+    key(text, "region", string(region));
+    key(text, "request_bytes_max", request_bytes_max);
 }
 
 fn key(text: &mut String, name: &str, value: impl std::fmt::Display) {
@@ -254,6 +289,15 @@ mod tests {
         config.cluster.read_repair_chance = 0.0;
         config.cluster.internode_timeout_ms = 500;
         config.cluster.fault_injection = true;
+        config.dynamodb.listen = "127.0.0.9:9000".to_owned();
+        config.dynamodb.auth = DynamoAuth::Keys;
+        config.dynamodb.access_keys =
+            vec![shoal_tuning::AccessKey { id: "k\"1".to_owned(), secret: "s".to_owned() }];
+        config.dynamodb.read_consistency = ConsistencyLevel::Quorum;
+        config.dynamodb.consistent_read_consistency = ConsistencyLevel::All;
+        config.dynamodb.write_consistency = ConsistencyLevel::One;
+        config.dynamodb.region = "eu-west-3".to_owned();
+        config.dynamodb.request_bytes_max = 1 << 20;
         let text = config_toml(&config).unwrap();
         assert_eq!(NodeConfig::from_toml_str(&text).unwrap(), config, "{text}");
         config.shards.pin = CpuPin::Auto;

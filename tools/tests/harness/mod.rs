@@ -46,6 +46,12 @@ pub fn unique_hosts(n: u32) -> Vec<String> {
 /// Starts a cluster of `n` nodes (1 shard each) that gossip every 100 ms, and waits until
 /// every node sees every other up.
 pub fn start_cluster(n: u32) -> Vec<Node> {
+    start_cluster_with(n, "")
+}
+
+/// As [`start_cluster`], with `extra_toml` appended to every node's config after `{host}` in
+/// it is replaced by that node's host (e.g. `"[dynamodb]\nlisten = \"{host}:8000\"\n"`).
+pub fn start_cluster_with(n: u32, extra_toml: &str) -> Vec<Node> {
     let hosts = unique_hosts(n);
     let seeds: Vec<String> = hosts.iter().map(|h| format!("\"{h}:7470\"")).collect();
     let nodes: Vec<Node> = hosts
@@ -56,8 +62,9 @@ pub fn start_cluster(n: u32) -> Vec<Node> {
             std::fs::write(
                 &config,
                 format!(
-                    "[node]\nlisten = \"{host}:7400\"\nseeds = [{}]\n[cluster]\ngossip_interval_ms = 100\ninternode_timeout_ms = 1000\nfault_injection = true\n",
-                    seeds.join(", ")
+                    "[node]\nlisten = \"{host}:7400\"\nseeds = [{}]\n[cluster]\ngossip_interval_ms = 100\ninternode_timeout_ms = 1000\nfault_injection = true\n{}",
+                    seeds.join(", "),
+                    extra_toml.replace("{host}", host)
                 ),
             )
             .expect("config");

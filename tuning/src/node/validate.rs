@@ -29,7 +29,32 @@ impl NodeConfig {
         self.validate_limits()?;
         self.validate_engine()?;
         self.validate_cluster()?;
+        self.validate_dynamodb()?;
         self.validate_ports()
+    }
+
+    fn validate_dynamodb(&self) -> Result<(), ConfigError> {
+        let d = &self.dynamodb;
+        if d.auth == super::DynamoAuth::Keys && d.access_keys.is_empty() {
+            return Err(ConfigError::new(
+                "dynamodb.access_keys",
+                "auth = \"keys\" needs at least one [[dynamodb.access_keys]] entry",
+            ));
+        }
+        for (index, key) in d.access_keys.iter().enumerate() {
+            if key.id.is_empty() || key.secret.is_empty() {
+                let reason = "id and secret must not be empty";
+                return Err(ConfigError::new(format!("dynamodb.access_keys[{index}]"), reason));
+            }
+        }
+        if !(64 << 10..=1 << 30).contains(&d.request_bytes_max) {
+            let reason = format!("must be 64 KiB to 1 GiB, got {}", d.request_bytes_max);
+            return Err(ConfigError::new("dynamodb.request_bytes_max", reason));
+        }
+        if d.region.is_empty() {
+            return Err(ConfigError::new("dynamodb.region", "must not be empty"));
+        }
+        Ok(())
     }
 
     fn validate_node(&self) -> Result<(), ConfigError> {
@@ -152,11 +177,19 @@ impl NodeConfig {
     /// The listen, HTTP and internode addresses, and the shard ports when the count is known,
     /// must not collide.
     fn validate_ports(&self) -> Result<(), ConfigError> {
-        let named = [
+        let listen = self.dynamodb.listen.as_str();
+        if !matches!(listen, "" | "off") && listen.parse::<std::net::SocketAddr>().is_err() {
+            let reason = format!("expected \"host:port\", \"\" or \"off\", got {listen:?}");
+            return Err(ConfigError::new("dynamodb.listen", reason));
+        }
+        let mut named = vec![
             ("node.listen", self.listen_addr()),
             ("node.http", self.http_addr()),
             ("node.internode", self.internode_addr()),
         ];
+        if let Some(addr) = self.dynamodb_addr() {
+            named.push(("dynamodb.listen", addr));
+        }
         for (index, (field, addr)) in named.iter().enumerate() {
             let earlier = named.iter().take(index);
             if let Some((other, _)) = earlier.clone().find(|(_, a)| collide(*a, *addr)) {
