@@ -13,6 +13,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
 
+pub mod api;
+pub mod convert;
 pub mod crc;
+pub mod error;
 pub mod http;
+pub mod legacy;
+pub mod ops;
 pub mod sigv4;
+
+pub use api::{handle, ApiConfig, Backend};
+pub use error::ApiError;

@@ -14,6 +14,7 @@
 
 pub mod catalog;
 pub mod conn;
+pub mod dynamo_http;
 pub mod error;
 pub mod hints;
 pub mod http;

@@ -25,14 +25,18 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 
 use shoal_cluster::node_id_from_address;
+use shoal_dynamo::http::Limits;
+use shoal_dynamo::sigv4::AuthMode;
+use shoal_dynamo::ApiConfig;
 use shoal_engine::clock::Clock;
 use shoal_engine::io::Disk;
 use shoal_engine::runtime::{run_on_new_executor_with, sleep, spawn, Queue};
 use shoal_engine::Engine;
 use shoal_net::{Compaction, Consistency, Endpoint, MemberStatus};
-use shoal_tuning::{CompactionChoice, ConsistencyLevel, NodeConfig};
+use shoal_tuning::{CompactionChoice, ConsistencyLevel, DynamoAuth, NodeConfig};
 
 use crate::conn;
+use crate::dynamo_http::{self, DynamoSettings};
 use crate::error::ServerError;
 use crate::hints;
 use crate::http;
@@ -74,11 +78,7 @@ pub fn settings(config: &NodeConfig) -> Result<Settings, ServerError> {
         item_bytes_max: config.limits.item_bytes_max,
         request_timeout: Duration::from_millis(config.limits.request_timeout_ms),
         engine: config.engine_config(),
-        default_consistency: match config.cluster.default_consistency {
-            ConsistencyLevel::One => Consistency::One,
-            ConsistencyLevel::Quorum => Consistency::Quorum,
-            ConsistencyLevel::All => Consistency::All,
-        },
+        default_consistency: consistency(config.cluster.default_consistency),
         default_compaction: match config.engine.compaction_strategy {
             CompactionChoice::SizeTiered => Compaction::SizeTiered,
             CompactionChoice::Leveled => Compaction::Leveled,
@@ -92,7 +92,38 @@ pub fn settings(config: &NodeConfig) -> Result<Settings, ServerError> {
         read_repair_chance: config.cluster.read_repair_chance,
         internode_timeout: Duration::from_millis(config.cluster.internode_timeout_ms),
         fault_injection: config.cluster.fault_injection,
+        dynamodb: dynamodb_settings(config),
     })
+}
+
+fn consistency(level: ConsistencyLevel) -> Consistency {
+    match level {
+        ConsistencyLevel::One => Consistency::One,
+        ConsistencyLevel::Quorum => Consistency::Quorum,
+        ConsistencyLevel::All => Consistency::All,
+    }
+}
+
+/// The DynamoDB API's settings, or `None` when `dynamodb.listen` is "off".
+fn dynamodb_settings(config: &NodeConfig) -> Option<DynamoSettings> {
+    let addr = config.dynamodb_addr()?;
+    let d = &config.dynamodb;
+    let auth = match d.auth {
+        DynamoAuth::AllowAnyKey => AuthMode::AllowAnyKey,
+        DynamoAuth::Keys => {
+            AuthMode::Keys(d.access_keys.iter().map(|k| (k.id.clone(), k.secret.clone())).collect())
+        }
+    };
+    let api = ApiConfig {
+        auth,
+        read: consistency(d.read_consistency),
+        consistent_read: consistency(d.consistent_read_consistency),
+        write: consistency(d.write_consistency),
+        replication_factor: u8::try_from(config.cluster.default_replication_factor).unwrap_or(3),
+        region: d.region.clone(),
+    };
+    let limits = Limits { body_bytes_max: d.request_bytes_max, ..Limits::default() };
+    Some(DynamoSettings { addr, api, limits })
 }
 
 /// Blocks SIGTERM and SIGINT in this thread (and the threads it starts), so the main thread
@@ -363,6 +394,11 @@ async fn shard_main(
     spawn(Queue::Foreground, conn::accept_loop(shard.clone(), main));
     spawn(Queue::Foreground, conn::accept_loop(shard.clone(), own));
     spawn(Queue::Foreground, conn::accept_loop(shard.clone(), internode));
+    if let Some(dynamodb) = &node.settings.dynamodb {
+        let listener = bind("DynamoDB API", dynamodb.addr)?;
+        let settings = Rc::new(dynamodb.clone());
+        spawn(Queue::Foreground, dynamo_http::accept_loop(shard.clone(), listener, settings));
+    }
     spawn(Queue::Foreground, hints::replay_loop(shard.clone()));
     let membership = shard.membership.borrow().clone();
     if let Some(membership) = membership {

@@ -162,7 +162,6 @@ fn target(shard: &Shard, request: &Request) -> OpResult<Target> {
 
 /// Handles a request body from a client connection; returns the response body.
 pub async fn handle_client_request(shard: &Rc<Shard>, body: &[u8]) -> Vec<u8> {
-    let started = Instant::now();
     let envelope = match decode_request(body) {
         Ok(envelope) => envelope,
         Err(e) => {
@@ -170,6 +169,17 @@ pub async fn handle_client_request(shard: &Rc<Shard>, body: &[u8]) -> Vec<u8> {
             return encode_response(&Response::error(Status::BadRequest, e.to_string()));
         }
     };
+    encode_response(&handle_envelope(shard, envelope, Some(body)).await)
+}
+
+/// Runs a decoded request from a client (native or an API layer), with its deadline and
+/// metrics. `raw` is its encoding if it came as bytes (forwarded as is to another shard).
+pub async fn handle_envelope(
+    shard: &Rc<Shard>,
+    envelope: RequestEnvelope,
+    raw: Option<&[u8]>,
+) -> Response {
+    let started = Instant::now();
     let op = envelope.request.op_name();
     let timeout = match envelope.header.timeout_ms {
         0 => shard.node.settings.request_timeout,
@@ -179,8 +189,8 @@ pub async fn handle_client_request(shard: &Rc<Shard>, body: &[u8]) -> Vec<u8> {
     // a write halfway (which would leave it logged but not applied until a restart).
     let task = {
         let shard = shard.clone();
-        let raw = body.to_vec();
-        spawn(Queue::Foreground, async move { route(&shard, envelope, &raw).await })
+        let raw = raw.map(<[u8]>::to_vec);
+        spawn(Queue::Foreground, async move { route(&shard, envelope, raw.as_deref()).await })
     };
     let timed_out = async {
         shoal_engine::runtime::sleep(timeout).await;
@@ -196,15 +206,23 @@ pub async fn handle_client_request(shard: &Rc<Shard>, body: &[u8]) -> Vec<u8> {
     };
     let response = futures_lite::future::or(finished, timed_out).await;
     shard.metrics.record(op, started.elapsed(), response.status != Status::Ok);
-    encode_response(&response)
+    response
 }
 
-async fn route(shard: &Rc<Shard>, envelope: RequestEnvelope, raw: &[u8]) -> Response {
+async fn route(shard: &Rc<Shard>, envelope: RequestEnvelope, raw: Option<&[u8]>) -> Response {
+    // Forwarding to another shard sends the request's bytes: the client's if it sent bytes.
+    let bytes = |envelope: &RequestEnvelope| match raw {
+        Some(raw) => raw.to_vec(),
+        None => encode_request(envelope),
+    };
     match target(shard, &envelope.request) {
         Err(e) => e.into_response(),
         Ok(Target::Here) => execute(shard, envelope).await,
         Ok(Target::Shard(s)) if s == shard.id => execute(shard, envelope).await,
-        Ok(Target::Shard(s)) => forward(shard, s, raw.to_vec()).await,
+        Ok(Target::Shard(s)) => {
+            let body = bytes(&envelope);
+            forward(shard, s, body).await
+        }
         Ok(Target::Node(address)) => {
             let mut envelope = envelope;
             if let Request::Scan(scan) = &mut envelope.request {
@@ -222,7 +240,7 @@ async fn route(shard: &Rc<Shard>, envelope: RequestEnvelope, raw: &[u8]) -> Resp
             for hop in order {
                 match hop {
                     None if owner == shard.id => return execute(shard, envelope).await,
-                    None => return forward(shard, owner, raw.to_vec()).await,
+                    None => return forward(shard, owner, bytes(&envelope)).await,
                     Some(address) => match forward_to_node(shard, &address, envelope.clone()).await
                     {
                         Ok(response) => return response,

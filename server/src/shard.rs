@@ -75,6 +75,8 @@ pub struct Settings {
     pub internode_timeout: Duration,
     /// Whether the HTTP fault hooks are on.
     pub fault_injection: bool,
+    /// The DynamoDB-compatible API, if it is on.
+    pub dynamodb: Option<crate::dynamo_http::DynamoSettings>,
 }
 
 /// What all shards of the node share.

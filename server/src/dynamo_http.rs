@@ -1,0 +1,157 @@
+//! The DynamoDB-compatible API's HTTP/1.1 listener (glommio TCP), on every shard through
+//! SO_REUSEPORT like the native port. Requests of a connection are answered in order
+//! (HTTP/1.1 pipelining); responses to requests already read are written together.
+//!
+//! Translation lives in `shoal-dynamo`; this file owns the socket and the [`Backend`] that
+//! runs native requests through the router, so an API request takes the same path (owning
+//! shard, replicas, consistency) as a native one.
+//!
+//! # Bounds
+//! - Headers and bodies are bounded by the parser's [`Limits`] (`dynamodb.request_bytes_max`);
+//!   an oversize request is answered with its HTTP status and the connection closed.
+//! - At most `connections_max` connections per node, shared with the native protocol.
+//! - One request of a connection runs at a time: a client that pipelines waits in TCP.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+
+use shoal_dynamo::http::{
+    write_response, HttpResponse, Limits, Parsed, RequestParser, CONTINUE_RESPONSE,
+};
+use shoal_dynamo::{ApiConfig, Backend};
+use shoal_engine::runtime::{sleep, spawn, Queue};
+use shoal_net::{Request, RequestEnvelope, RequestHeader, Response, TableDescription};
+
+use crate::router;
+use crate::shard::Shard;
+
+/// The DynamoDB API's settings.
+#[derive(Clone, Debug)]
+pub struct DynamoSettings {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Authentication, consistency levels, region.
+    pub api: ApiConfig,
+    /// Header and body bounds.
+    pub limits: Limits,
+}
+
+/// Runs native requests for the API on one shard.
+struct ShardBackend {
+    shard: Rc<Shard>,
+}
+
+impl Backend for ShardBackend {
+    fn table(&self, name: &str) -> Option<TableDescription> {
+        self.shard.catalog.borrow().get(name).cloned()
+    }
+
+    fn tables(&self) -> Vec<TableDescription> {
+        self.shard.catalog.borrow().tables().cloned().collect()
+    }
+
+    async fn call(&self, header: RequestHeader, request: Request) -> Response {
+        router::handle_envelope(&self.shard, RequestEnvelope { header, request }, None).await
+    }
+}
+
+/// Accepts API connections until the node stops.
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, settings: Rc<DynamoSettings>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                if shard.node.stopping() {
+                    return;
+                }
+                tracing::warn!(shard = shard.id, error = %e, "DynamoDB API accept failed");
+                sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if shard.node.stopping() {
+            return;
+        }
+        let open = shard.node.connections.fetch_add(1, AcqRel) + 1;
+        if open > shard.node.settings.connections_max {
+            shard.node.connections.fetch_sub(1, AcqRel);
+            tracing::warn!(shard = shard.id, open, "connection limit reached; closing a new one");
+            drop(stream);
+            continue;
+        }
+        let shard = shard.clone();
+        let settings = settings.clone();
+        spawn(Queue::Foreground, async move {
+            shard.metrics.connections.fetch_add(1, Relaxed);
+            serve(&shard, stream, &settings).await;
+            shard.metrics.connections.fetch_sub(1, Relaxed);
+            shard.node.connections.fetch_sub(1, AcqRel);
+        });
+    }
+}
+
+/// The answer to a request the parser refused (the connection then closes).
+fn refusal(status: u16, message: String) -> HttpResponse {
+    let body = serde_json::json!({
+        "__type": format!("{}ValidationException", shoal_dynamo::error::TYPE_PREFIX),
+        "message": message,
+    });
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    HttpResponse {
+        status,
+        headers: vec![("Content-Type".into(), shoal_dynamo::api::CONTENT_TYPE.into())],
+        body,
+    }
+}
+
+async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) {
+    let _ = stream.set_nodelay(true);
+    let backend = ShardBackend { shard: shard.clone() };
+    let mut parser = RequestParser::new(settings.limits);
+    let mut stream = stream;
+    let mut buf = BytesMut::with_capacity(16 << 10);
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut out = Vec::with_capacity(16 << 10);
+    loop {
+        match parser.parse(&mut buf) {
+            Ok(Parsed::Request(request)) => {
+                let keep_alive = request.keep_alive() && !shard.node.stopping();
+                let response = shoal_dynamo::handle(&settings.api, &backend, &request).await;
+                write_response(&response, keep_alive, &mut out);
+                if !keep_alive {
+                    let _ = stream.write_all(&out).await;
+                    break;
+                }
+                continue;
+            }
+            Ok(Parsed::Incomplete { send_continue }) => {
+                if send_continue {
+                    out.extend_from_slice(CONTINUE_RESPONSE);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(shard = shard.id, error = %e, "bad HTTP request; closing");
+                write_response(&refusal(e.status(), e.to_string()), false, &mut out);
+                let _ = stream.write_all(&out).await;
+                break;
+            }
+        }
+        // Everything read is answered: send the answers, then wait for more.
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                break;
+            }
+            out.clear();
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
+    }
+    let _ = stream.close().await;
+}
