@@ -289,6 +289,15 @@ impl Cluster {
                     "shoal dev-cluster: {} nodes ready; SIGINT or SIGTERM stops them",
                     self.nodes.len()
                 );
+                let dynamodb: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.plan.config.dynamodb_addr())
+                    .map(|a| format!("http://{a}"))
+                    .collect();
+                if !dynamodb.is_empty() {
+                    eprintln!("shoal dev-cluster: DynamoDB API at {}", dynamodb.join(" "));
+                }
                 continue;
             }
             if Instant::now() >= deadline {
