@@ -92,9 +92,38 @@ pub fn opt_array<'a>(body: &'a Body, field: &str) -> ApiResult<Option<&'a Vec<Js
 
 /// A typed item (`{"attr": {"S": "x"}, ...}`).
 pub fn item(json: &Json, what: &str) -> ApiResult<Item> {
-    item_from_typed_json(json).map_err(|e| {
-        ApiError::validation(format!("One or more parameter values were invalid: {what} {e}"))
-    })
+    item_from_typed_json(json).map_err(|e| json_error(&e, what))
+}
+
+/// DynamoDB's message for a value that does not parse (numbers have their own wording,
+/// which clients match on).
+pub fn json_error(e: &shoal_types::json::JsonError, what: &str) -> ApiError {
+    use shoal_types::json::JsonErrorKind;
+    match &e.kind {
+        JsonErrorKind::BadNumber { text, .. } => ApiError::validation(format!(
+            "The parameter cannot be converted to a numeric value: {}",
+            text.trim_matches('"')
+        )),
+        JsonErrorKind::NumberOutOfRange { text, .. } => ApiError::validation(format!(
+            "Number overflow. Attempting to store a number with magnitude larger than supported range: {text}"
+        )),
+        JsonErrorKind::DuplicateElement { element, .. } => ApiError::validation(format!(
+            "One or more parameter values were invalid: Input collection contains duplicates: {element} (at {})",
+            e.path
+        )),
+        JsonErrorKind::EmptySet { type_key } => {
+            let kind = match *type_key {
+                "NS" => "number",
+                "BS" => "binary",
+                _ => "string",
+            };
+            ApiError::validation(format!(
+                "One or more parameter values were invalid: An {kind} set may not be empty (at {})",
+                e.path
+            ))
+        }
+        _ => ApiError::validation(format!("One or more parameter values were invalid: {what} {e}")),
+    }
 }
 
 /// A typed item as JSON.
@@ -249,10 +278,14 @@ pub fn placeholders(body: &Body) -> ApiResult<Placeholders> {
             return Err(ApiError::validation("ExpressionAttributeValues must not be empty"));
         }
         for (placeholder, value) in values {
-            let value = value_from_typed_json(value).map_err(|e| {
-                ApiError::validation(format!(
+            let value = value_from_typed_json(value).map_err(|e| match e.kind {
+                shoal_types::json::JsonErrorKind::BadNumber { .. }
+                | shoal_types::json::JsonErrorKind::NumberOutOfRange { .. } => {
+                    json_error(&e, "ExpressionAttributeValues")
+                }
+                _ => ApiError::validation(format!(
                     "ExpressionAttributeValues contains invalid value: {e} for key {placeholder}"
-                ))
+                )),
             })?;
             out.values.insert(placeholder.clone(), value);
         }
@@ -327,4 +360,16 @@ pub fn merge(into: &mut Placeholders, generated: Placeholders) {
 /// A map of names to typed JSON values as a BTreeMap (e.g. `Expected`'s entries).
 pub fn entries(json: &Body) -> BTreeMap<&str, &Json> {
     json.iter().map(|(k, v)| (k.as_str(), v)).collect()
+}
+
+/// An expression parameter (`ConditionExpression`, `UpdateExpression`, ...), refused if it
+/// names an attribute with a reserved word.
+pub fn expression(body: &Body, field: &str) -> ApiResult<Option<String>> {
+    match opt_str(body, field)? {
+        Some(text) => {
+            crate::reserved::check_expression(field, text)?;
+            Ok(Some(text.to_string()))
+        }
+        None => Ok(None),
+    }
 }

@@ -10,9 +10,7 @@ use crate::convert::{Body, Generated};
 use crate::error::{ApiError, ApiResult};
 
 fn value(json: &Json, what: &str) -> ApiResult<Value> {
-    value_from_typed_json(json).map_err(|e| {
-        ApiError::validation(format!("One or more parameter values were invalid: {what} {e}"))
-    })
+    value_from_typed_json(json).map_err(|e| crate::convert::json_error(&e, what))
 }
 
 /// `AttributesToGet` as a projection expression.

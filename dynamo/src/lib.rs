@@ -20,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod legacy;
 pub mod ops;
+pub mod reserved;
 pub mod sigv4;
 
 pub use api::{handle, ApiConfig, Backend};

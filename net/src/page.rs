@@ -12,6 +12,9 @@ pub const KIND_QUERY: u8 = 1;
 /// The kind byte of a scan's token.
 pub const KIND_SCAN: u8 = 2;
 const HEADER_BYTES: usize = 14;
+/// A scan token's node when the scan resumes after a key the client names (DynamoDB's
+/// `ExclusiveStartKey`): the node is the key's first live replica, the shard the key's.
+pub const NODE_OF_KEY: u64 = u64::MAX;
 
 /// A decoded page token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +33,12 @@ impl PageToken {
     /// A query token resuming after the encoded item key `key`.
     pub fn query_after(key: Vec<u8>) -> PageToken {
         PageToken { kind: KIND_QUERY, node: 0, shard: 0, resume_after: Some(key) }
+    }
+
+    /// A scan token resuming after the encoded item key `key`, on the node and shard that
+    /// return it (see [`NODE_OF_KEY`]).
+    pub fn scan_after(key: Vec<u8>) -> PageToken {
+        PageToken { kind: KIND_SCAN, node: NODE_OF_KEY, shard: 0, resume_after: Some(key) }
     }
 
     /// The token's bytes.

@@ -370,7 +370,7 @@ pub async fn update(
         let name = action.path().head();
         if is_key_attribute(&table.spec, name) {
             return Err(OpError::bad(format!(
-                "cannot update attribute {name:?}: it is part of the key"
+                "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
             )));
         }
     }

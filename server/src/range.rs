@@ -19,7 +19,7 @@ use std::ops::Bound;
 use shoal_engine::query::SCAN_LIMIT_MAX;
 use shoal_engine::ScanRange;
 use shoal_expr::{evaluate_condition, KeySchema, SortCondition};
-use shoal_net::page::{KIND_QUERY, KIND_SCAN};
+use shoal_net::page::{KIND_QUERY, KIND_SCAN, NODE_OF_KEY};
 use shoal_net::{
     Page, PageToken, QueryRequest, Response, ResponseBody, ScanRequest, TableDescription,
 };
@@ -52,7 +52,7 @@ fn item_bytes(item: &shoal_net::Item) -> usize {
 /// Where a scan page runs: the node (id) and shard its token names, moved on to the next
 /// live node if that one is down; the start is the first live node, shard 0.
 pub fn scan_target(shard: &Shard, scan: &ScanRequest) -> OpResult<(u64, usize, Option<Vec<u8>>)> {
-    let (node, mut index, mut resume) = match &scan.page_token {
+    let (mut node, mut index, mut resume) = match &scan.page_token {
         Some(bytes) => {
             let t = decode_token(bytes, KIND_SCAN)?;
             (t.node, t.shard as usize, t.resume_after)
@@ -60,6 +60,39 @@ pub fn scan_target(shard: &Shard, scan: &ScanRequest) -> OpResult<(u64, usize, O
         None => (0, 0, None),
     };
     let view = shard.node.view();
+    if node == NODE_OF_KEY {
+        // Resume after a key the client named: on the node that returns it (its first live
+        // replica), in the shard that holds it there.
+        let bad = || OpError::bad("invalid start key for this scan");
+        let key = match resume.as_deref().map(shoal_types::ItemKey::decode) {
+            Some(Ok(shoal_types::DecodedKey::Item(k))) => k,
+            _ => return Err(bad()),
+        };
+        let (start, end) = segment_range(scan.segment, scan.total_segments.max(1));
+        if key.token < start || end.is_some_and(|e| key.token >= e) {
+            return Err(OpError::bad("the start key is outside this scan segment"));
+        }
+        let table = shard.catalog.borrow().get(&scan.table).cloned();
+        let table = table.ok_or_else(|| {
+            OpError::new(
+                shoal_net::Status::UnknownTable,
+                format!("no table named {:?}", scan.table),
+            )
+        })?;
+        let rf = usize::from(table.spec.replication_factor);
+        let me = shard.node.settings.node_id;
+        let first = view
+            .ring
+            .replicas(key.token, rf)
+            .into_iter()
+            .find(|m| m.id == me || view.is_up(m.id))
+            .map(|m| m.id)
+            .ok_or_else(bad)?;
+        node = first;
+        let shards = view.endpoints.get(&node).map_or(shard.count, |e| e.shards as usize);
+        let shards = u32::try_from(shards.max(1)).unwrap_or(1);
+        index = shoal_types::partitioner::shard_of(key.token, shards) as usize;
+    }
     let live: Vec<u64> = view.endpoints.keys().copied().filter(|id| view.is_up(*id)).collect();
     let target = if node == 0 {
         live.first().copied().unwrap_or(shard.node.settings.node_id)
@@ -302,18 +335,21 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
     let me = shard.node.settings.node_id;
     let rf = usize::from(table.spec.replication_factor);
     let total = page.items.len();
+    let mut examined = 0;
+    // Items this node answers for: what the scan "read", as the client counts.
     let mut scanned = 0;
     let mut bytes = 0;
     let mut resume_after = page.resume_after;
     let mut items = Vec::with_capacity(total);
     for (key, item) in page.items {
-        scanned += 1;
+        examined += 1;
         // Only the items this node answers for: it is their first live replica.
         let responsible =
             view.ring.replicas(key.token, rf).into_iter().find(|m| m.id == me || view.is_up(m.id));
         if responsible.is_some_and(|m| m.id != me) {
             continue;
         }
+        scanned += 1;
         if expired_by_ttl_attribute(table, &item, now_ms) {
             continue;
         }
@@ -325,7 +361,7 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
         let item = projected(&paths, item);
         bytes += item_bytes(&item);
         items.push(item);
-        if bytes >= PAGE_BYTES_MAX && (scanned < total || resume_after.is_some()) {
+        if bytes >= PAGE_BYTES_MAX && (examined < total || resume_after.is_some()) {
             resume_after = Some(key.encode());
             break;
         }

@@ -1,6 +1,8 @@
 //! The DynamoDB-compatible API end to end: a real 3-node cluster serving the API on port
 //! 8000 of every node, driven by the Python suite in `dynamo/tests/python` (boto3 and the
 //! AWS CLI, in the venv `tools/pyenv.sh` makes), with signatures checked against one key.
+//! `SHOAL_PYTEST_ARGS` adds pytest arguments (e.g. `--maxfail=1000` to see every failure
+//! rather than stop at the first, or `-k query` to run some tests).
 
 mod harness;
 
@@ -61,6 +63,7 @@ fn dynamodb_api_passes_the_boto3_and_cli_suite() {
     let out = std::fs::File::create(&out_path).expect("pytest log");
     let mut child = Command::new(&python)
         .args(["-m", "pytest", "-x", "-q", "-rs", "-p", "no:cacheprovider", "dynamo/tests/python"])
+        .args(std::env::var("SHOAL_PYTEST_ARGS").unwrap_or_default().split_whitespace())
         .current_dir(&root)
         .env("SHOAL_DYNAMODB_ENDPOINTS", endpoints.join(","))
         .env("SHOAL_DYNAMODB_VERIFIES_KEYS", "1")
@@ -91,9 +94,10 @@ fn dynamodb_api_passes_the_boto3_and_cli_suite() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let log = std::fs::read_to_string(&out_path).unwrap_or_default();
-    println!("{log}");
     let passed = status.is_some_and(|s| s.success());
-    if !passed {
+    if passed {
+        println!("{log}");
+    } else {
         for (i, node) in nodes.iter().enumerate() {
             let node_log = node.log();
             let tail: Vec<&str> = node_log.lines().rev().take(40).collect();

@@ -23,7 +23,7 @@ pub fn projection(body: &Body, generated: &mut Generated) -> ApiResult<Option<St
     if let Some(names) = opt_array(body, "AttributesToGet")? {
         return Ok(Some(legacy::projection(names, generated)?));
     }
-    Ok(opt_str(body, "ProjectionExpression")?.map(str::to_string))
+    Ok(convert::expression(body, "ProjectionExpression")?)
 }
 
 /// The condition of a write: `ConditionExpression` or `Expected`.
@@ -37,7 +37,7 @@ fn condition(body: &Body, generated: &mut Generated) -> ApiResult<Option<String>
             "ConditionalOperator cannot be used without Expected, QueryFilter or ScanFilter",
         ));
     }
-    Ok(opt_str(body, "ConditionExpression")?.map(str::to_string))
+    Ok(convert::expression(body, "ConditionExpression")?)
 }
 
 fn native_return_values(text: &str) -> ReturnValues {
@@ -149,7 +149,7 @@ pub async fn update_item<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult
     let condition = condition(body, &mut generated)?;
     let update = match opt_object(body, "AttributeUpdates")? {
         Some(updates) => legacy::attribute_updates(updates, &mut generated)?,
-        None => opt_str(body, "UpdateExpression")?.map(str::to_string),
+        None => convert::expression(body, "UpdateExpression")?,
     };
     let mut placeholders = placeholders(body)?;
     convert::merge(&mut placeholders, generated.placeholders);

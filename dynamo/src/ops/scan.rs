@@ -5,10 +5,13 @@
 //! data, so this layer asks for more until one of DynamoDB's bounds is reached (or a bound
 //! on native pages per request, so a filter that rejects everything cannot hold the core).
 //!
-//! `LastEvaluatedKey` is the key of the last item read; a client may also build an
-//! `ExclusiveStartKey` from any item's key, as with DynamoDB. A scan's position also names
-//! the node and shard it is on, so a scan's `LastEvaluatedKey` carries one more attribute,
-//! `shoal:scan` (binary, opaque): pass it back unchanged.
+//! `LastEvaluatedKey` is a key, and a client may build an `ExclusiveStartKey` from any
+//! item's key, as with DynamoDB. For a query it is the last key read. For a scan it is the
+//! last item returned: a scan's position is (node, shard, key), and from a key the node
+//! derives the rest (the key's first live replica returns it, from the shard that holds it;
+//! `NODE_OF_KEY` tokens). When a page returns no item with its key (all filtered out, or
+//! projected away), its `LastEvaluatedKey` carries one more attribute, `shoal:scan`
+//! (binary, opaque): pass it back unchanged.
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value as Json};
@@ -100,7 +103,7 @@ fn common(body: &Body, generated: &mut Generated, filter_param: &str) -> ApiResu
         Some(conditions) => {
             legacy::filter(conditions, opt_str(body, "ConditionalOperator")?, generated)?
         }
-        None => opt_str(body, "FilterExpression")?.map(str::to_string),
+        None => convert::expression(body, "FilterExpression")?,
     };
     let projection = projection(body, generated)?;
     let placeholders = placeholders(body)?;
@@ -115,12 +118,17 @@ struct Gathered {
     count: u64,
     scanned: u64,
     bytes: usize,
+    /// The last item returned (a scan's `LastEvaluatedKey` is its key).
+    last: Option<Item>,
 }
 
 impl Gathered {
     fn add(&mut self, page: shoal_net::Page, count_only: bool) {
         self.scanned += u64::from(page.scanned);
         self.count += page.items.len() as u64;
+        if let Some(last) = page.items.last() {
+            self.last = Some(last.clone());
+        }
         for item in page.items {
             self.bytes += item.iter().map(|(n, v)| n.len() + v.encoded_len()).sum::<usize>();
             if !count_only {
@@ -172,7 +180,7 @@ pub async fn query<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json>
     let mut generated = Generated::default();
     let key_condition = match opt_object(body, "KeyConditions")? {
         Some(conditions) => legacy::key_conditions(conditions, &mut generated)?,
-        None => opt_str(body, "KeyConditionExpression")?.map(str::to_string).ok_or_else(|| {
+        None => convert::expression(body, "KeyConditionExpression")?.ok_or_else(|| {
             ApiError::validation(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
             )
@@ -257,7 +265,15 @@ pub async fn scan<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json> 
             }
         };
     let mut token = match opt_object(body, "ExclusiveStartKey")? {
-        Some(start) => Some(scan_position(start)?),
+        Some(start) if start.contains_key(SCAN_POSITION_ATTRIBUTE) => Some(scan_position(start)?),
+        Some(_) => {
+            let key = convert::key(&table, body.get("ExclusiveStartKey")).map_err(|_| {
+                ApiError::validation(
+                    "The provided starting key is invalid: The provided key element does not match the schema",
+                )
+            })?;
+            Some(PageToken::scan_after(convert::item_key(&table, &key)?.encode()).encode())
+        }
         None => None,
     };
     let mut gathered = Gathered::default();
@@ -285,13 +301,23 @@ pub async fn scan<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json> 
             break;
         }
     }
-    let last_key = token.map(|t| {
-        let mut key = PageToken::decode(&t, KIND_SCAN)
-            .and_then(|p| p.resume_after)
-            .and_then(|k| decoded_key(&table, &k))
-            .unwrap_or_default();
-        key.insert(SCAN_POSITION_ATTRIBUTE.to_string(), Value::B(t.into()));
-        key
+    // DynamoDB's LastEvaluatedKey: the key of the last item returned; resuming after it
+    // re-reads only what this page read past it and did not return. Without such an item
+    // (everything filtered, or projected without its key) the opaque position goes instead.
+    let returned_key = gathered.last.as_ref().and_then(|item| {
+        let key = convert::key_of(&table, item);
+        (key.len() == 1 + usize::from(table.spec.sort_key.is_some())).then_some(key)
+    });
+    let last_key = token.map(|t| match returned_key {
+        Some(key) => key,
+        None => {
+            let mut key = PageToken::decode(&t, KIND_SCAN)
+                .and_then(|p| p.resume_after)
+                .and_then(|k| decoded_key(&table, &k))
+                .unwrap_or_default();
+            key.insert(SCAN_POSITION_ATTRIBUTE.to_string(), Value::B(t.into()));
+            key
+        }
     });
     Ok(gathered.into_json(c.count_only, last_key))
 }

@@ -2,6 +2,7 @@
 projections, every attribute type, and the legacy parameters (AttributesToGet, Expected,
 AttributeUpdates)."""
 
+import time
 import uuid
 from decimal import Decimal
 
@@ -565,3 +566,121 @@ def test_legacy_attribute_updates(clients, table):
             Expected={"cnt": {"Value": {"N": "1"}}},
         )
     assert error_code(e) == "ConditionalCheckFailedException"
+
+
+def test_eventually_consistent_read_converges(clients, table):
+    """A read without ConsistentRead may be stale for a moment, but not for long."""
+    key = fresh_key()
+    pick(clients, 0).put_item(TableName=table, Item={**key, "v": {"S": "seen"}})
+    for i in range(1, len(clients) + 1):
+        deadline = time.monotonic() + 10
+        while True:
+            got = pick(clients, i).get_item(TableName=table, Key=key)
+            if got.get("Item", {}).get("v") == {"S": "seen"}:
+                break
+            assert time.monotonic() < deadline, "an eventually consistent read never saw the write"
+            time.sleep(0.05)
+
+
+def test_update_only_if_exists(clients, ranged):
+    key = {"pk": {"S": f"u-{uuid.uuid4().hex}"}, "sk": {"N": "1"}}
+    with pytest.raises(ClientError) as e:
+        pick(clients, 0).update_item(
+            TableName=ranged,
+            Key=key,
+            UpdateExpression="SET v = :v",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":v": {"S": "x"}},
+        )
+    assert error_code(e) == "ConditionalCheckFailedException"
+    # The failed update did not create the item.
+    assert "Item" not in get(clients, 1, ranged, key)
+    pick(clients, 2).put_item(TableName=ranged, Item={**key, "v": {"S": "a"}})
+    pick(clients, 0).update_item(
+        TableName=ranged,
+        Key=key,
+        UpdateExpression="SET v = :v",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":v": {"S": "b"}},
+    )
+    assert get(clients, 1, ranged, key)["Item"]["v"] == {"S": "b"}
+
+
+def run_concurrently(jobs):
+    """Runs the callables on threads at once; returns their results (or exceptions)."""
+    import threading
+
+    results = [None] * len(jobs)
+    start = threading.Barrier(len(jobs))
+
+    def run(i):
+        start.wait()
+        try:
+            results[i] = jobs[i]()
+        except Exception as e:  # noqa: BLE001 - handed back to the test
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def test_concurrent_atomic_counter(clients, table):
+    """ADD is an atomic counter: concurrent increments through every endpoint all count."""
+    from conftest import ENDPOINTS, make_client
+
+    key = fresh_key()
+    per_thread = 25
+    threads = 6
+
+    # A client per thread, made before the threads start together.
+    thread_clients = [make_client(ENDPOINTS[i % len(ENDPOINTS)]) for i in range(threads)]
+
+    def worker(i):
+        c = thread_clients[i]
+        for _ in range(per_thread):
+            c.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="ADD hits :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        return True
+
+    results = run_concurrently([lambda i=i: worker(i) for i in range(threads)])
+    assert results == [True] * threads, results
+    got = get(clients, 0, table, key)["Item"]
+    assert got["hits"] == {"N": str(per_thread * threads)}, "increments were lost"
+
+
+def test_concurrent_put_if_absent_has_one_winner(clients, table):
+    """Of writers racing to create the same item with attribute_not_exists, exactly one
+    succeeds, and the item is the winner's."""
+    from conftest import ENDPOINTS, make_client
+
+    writers = 6
+    writer_clients = [make_client(ENDPOINTS[i % len(ENDPOINTS)]) for i in range(writers)]
+    for round_ in range(5):
+        key = fresh_key()
+
+        def writer(i):
+            c = writer_clients[i]
+            try:
+                c.put_item(
+                    TableName=table,
+                    Item={**key, "owner": {"N": str(i)}},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                return "won"
+            except ClientError as e:
+                return e.response["Error"]["Code"]
+
+        results = run_concurrently([lambda i=i: writer(i) for i in range(writers)])
+        winners = [i for i, r in enumerate(results) if r == "won"]
+        assert len(winners) == 1, f"round {round_}: {results}"
+        assert all(r in ("won", "ConditionalCheckFailedException") for r in results), results
+        for i in range(len(clients)):
+            assert get(clients, i, table, key)["Item"]["owner"] == {"N": str(winners[0])}

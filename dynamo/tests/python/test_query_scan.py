@@ -2,6 +2,7 @@
 partition forward and backward, Select COUNT, paginators, and parallel scan."""
 
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -316,7 +317,10 @@ def test_full_scan_paging(clients, scanned):
         items.extend(response["Items"])
         if "LastEvaluatedKey" not in response:
             break
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        # DynamoDB's LastEvaluatedKey is the primary key of the last item read, nothing
+        # more: clients store it, or build it from an item to resume after that item.
+        assert response["LastEvaluatedKey"] == {"pk": response["Items"][-1]["pk"]}
+        kwargs["ExclusiveStartKey"] = {"pk": response["Items"][-1]["pk"]}
     assert pk_numbers(items) == list(range(SCALE))  # every item exactly once
     assert pages >= SCALE // 400
 
@@ -409,3 +413,61 @@ def test_query_of_empty_partition(clients, numeric):
     assert response["Items"] == []
     assert response["Count"] == 0
     assert "LastEvaluatedKey" not in response
+
+
+def test_sort_key_order_numbers_and_binary(clients, table_factory):
+    """Sort keys order as DynamoDB orders them: numbers by value (negatives, fractions,
+    magnitudes), binary by unsigned bytes, strings by UTF-8 bytes."""
+    numbers = ["-1e20", "-10", "-1.5", "-1", "-0.001", "0", "0.001", "0.5", "1", "2", "10", "1e20"]
+    blobs = [b"", b"\x00", b"\x00\x00", b"\x01", b"\x7f", b"\x7f\xff", b"\x80", b"\xfe", b"\xff", b"\xff\x00"]
+    strings = ["", "A", "Z", "a", "a\x00", "ab", "z", "é", "\u4e2d", "\U0001f600"]
+    n_table = table_factory("order-n", hash_key=("pk", "S"), range_key=("sk", "N"))
+    b_table = table_factory("order-b", hash_key=("pk", "S"), range_key=("sk", "B"))
+    s_table = table_factory("order-s", hash_key=("pk", "S"), range_key=("sk", "S"))
+    shuffled = lambda xs: xs[1::2] + xs[::2]  # noqa: E731
+    spread_puts(clients, n_table, [{"pk": {"S": "o"}, "sk": {"N": n}} for n in shuffled(numbers)])
+    # Empty binary and string values cannot be key attributes.
+    spread_puts(clients, b_table, [{"pk": {"S": "o"}, "sk": {"B": b}} for b in shuffled(blobs) if b])
+    spread_puts(clients, s_table, [{"pk": {"S": "o"}, "sk": {"S": s}} for s in shuffled(strings) if s])
+
+    def query(table, forward=True, i=0):
+        items = pick(clients, i).query(
+            TableName=table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "o"}},
+            ScanIndexForward=forward,
+            ConsistentRead=True,
+        )["Items"]
+        return [it["sk"] for it in items]
+
+    got = [Decimal(v["N"]) for v in query(n_table)]
+    assert got == [Decimal(n) for n in numbers]
+    assert [Decimal(v["N"]) for v in query(n_table, False, 1)] == [Decimal(n) for n in reversed(numbers)]
+    assert [v["B"] for v in query(b_table, i=2)] == [b for b in blobs if b]
+    assert [v["S"] for v in query(s_table, i=1)] == sorted(
+        (s for s in strings if s), key=lambda s: s.encode("utf-8")
+    )
+    # Range conditions follow the same order.
+    response = pick(clients, 0).query(
+        TableName=n_table,
+        KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi",
+        ExpressionAttributeValues={":p": {"S": "o"}, ":lo": {"N": "-1.5"}, ":hi": {"N": "0.5"}},
+        ConsistentRead=True,
+    )
+    assert [Decimal(it["sk"]["N"]) for it in response["Items"]] == [
+        Decimal(n) for n in ["-1.5", "-1", "-0.001", "0", "0.001", "0.5"]
+    ]
+    response = pick(clients, 1).query(
+        TableName=b_table,
+        KeyConditionExpression="pk = :p AND sk > :lo",
+        ExpressionAttributeValues={":p": {"S": "o"}, ":lo": {"B": b"\x7f\xff"}},
+        ConsistentRead=True,
+    )
+    assert [it["sk"]["B"] for it in response["Items"]] == [b"\x80", b"\xfe", b"\xff", b"\xff\x00"]
+    response = pick(clients, 2).query(
+        TableName=b_table,
+        KeyConditionExpression="pk = :p AND begins_with(sk, :pre)",
+        ExpressionAttributeValues={":p": {"S": "o"}, ":pre": {"B": b"\xff"}},
+        ConsistentRead=True,
+    )
+    assert [it["sk"]["B"] for it in response["Items"]] == [b"\xff", b"\xff\x00"]

@@ -269,3 +269,30 @@ def test_describe_endpoints(clients):
         for e in endpoints:
             assert e["Address"]
             assert e["CachePeriodInMinutes"] > 0
+
+
+def test_recreated_table_starts_empty(clients, prefix):
+    """Items of a deleted table never show up in a new table of the same name."""
+    name = f"{prefix}-again"
+    try:
+        create_table(clients, name, hash_key=("pk", "S"), range_key=("sk", "N"))
+        for i in range(10):
+            pick(clients, i).put_item(
+                TableName=name, Item={"pk": {"S": "p"}, "sk": {"N": str(i)}, "old": {"BOOL": True}}
+            )
+        pick(clients, 1).delete_table(TableName=name)
+        wait_gone(clients, name)
+        create_table(clients, name, hash_key=("pk", "S"), range_key=("sk", "N"))
+        for c in clients:
+            assert "Item" not in c.get_item(
+                TableName=name, Key={"pk": {"S": "p"}, "sk": {"N": "3"}}, ConsistentRead=True
+            )
+            assert c.query(
+                TableName=name,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "p"}},
+                ConsistentRead=True,
+            )["Items"] == []
+            assert c.scan(TableName=name, ConsistentRead=True)["Items"] == []
+    finally:
+        delete_table_quietly(clients[0], name)
