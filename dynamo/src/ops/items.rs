@@ -23,7 +23,7 @@ pub fn projection(body: &Body, generated: &mut Generated) -> ApiResult<Option<St
     if let Some(names) = opt_array(body, "AttributesToGet")? {
         return Ok(Some(legacy::projection(names, generated)?));
     }
-    Ok(convert::expression(body, "ProjectionExpression")?)
+    convert::expression(body, "ProjectionExpression")
 }
 
 /// The condition of a write: `ConditionExpression` or `Expected`.
@@ -37,7 +37,7 @@ fn condition(body: &Body, generated: &mut Generated) -> ApiResult<Option<String>
             "ConditionalOperator cannot be used without Expected, QueryFilter or ScanFilter",
         ));
     }
-    Ok(convert::expression(body, "ConditionExpression")?)
+    convert::expression(body, "ConditionExpression")
 }
 
 fn native_return_values(text: &str) -> ReturnValues {
