@@ -155,10 +155,11 @@ pub fn json_string(out: &mut Vec<u8>, s: &str) {
         };
         out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
         if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
+            // A control character below 0x20: `\u00` and two hex digits.
+            let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
             out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
+            out.push(hex(b >> 4));
+            out.push(hex(b & 0xf));
         } else {
             out.extend_from_slice(escape);
         }
@@ -1186,7 +1187,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let handle = tokio::spawn(async move {
-            let mut answers = answers.into_iter();
+            let mut answers = answers.into_iter().peekable();
             let mut connections = 0;
             'accept: while let Ok((mut s, _)) = listener.accept().await {
                 connections += 1;
@@ -1196,6 +1197,10 @@ mod tests {
                     let mut chunk = [0u8; 4096];
                     let n = s.read(&mut chunk).await.unwrap_or(0);
                     if n == 0 {
+                        // The client hung up: done once every answer was given.
+                        if answers.peek().is_none() {
+                            return connections;
+                        }
                         continue 'accept;
                     }
                     buf.extend_from_slice(&chunk[..n]);
@@ -1254,7 +1259,8 @@ mod tests {
         drop(d);
         // First connection, the one after the close without answer, the one after
         // `Connection: close`.
-        assert_eq!(server.await.unwrap(), 3);
+        let connections = tokio::time::timeout(Duration::from_secs(10), server).await;
+        assert_eq!(connections.unwrap().unwrap(), 3);
     }
 
     #[tokio::test]

@@ -181,6 +181,27 @@ fn node_keys_are_checked() {
 }
 
 #[test]
+fn dynamodb_keys_are_checked() {
+    let default = NodeConfig::default();
+    assert_eq!(default.dynamodb_addr(), Some("127.0.0.1:8000".parse().unwrap()));
+    let off = NodeConfig::from_toml_str("[dynamodb]\nlisten = \"off\"\n").unwrap();
+    assert_eq!(off.dynamodb_addr(), None);
+    let err = parse_error("[dynamodb]\nlisten = \"nowhere\"\n");
+    assert_eq!(err.field, "dynamodb.listen");
+    let err = parse_error("[dynamodb]\nlisten = \"127.0.0.1:7400\"\n");
+    assert_eq!(err.field, "dynamodb.listen", "collides with node.listen");
+    let err = parse_error("[dynamodb]\nauth = \"keys\"\n");
+    assert_eq!(err.field, "dynamodb.access_keys");
+    let keys = NodeConfig::from_toml_str(
+        "[dynamodb]\nauth = \"keys\"\naccess_keys = [{ id = \"a\", secret = \"b\" }]\n",
+    )
+    .unwrap();
+    assert_eq!(keys.dynamodb.access_keys.len(), 1);
+    let err = parse_error("[dynamodb]\nauth = \"open\"\n");
+    assert!(err.to_string().contains("dynamodb"), "{err}");
+}
+
+#[test]
 fn shard_count_and_pinning() {
     let none = NodeConfig::default();
     assert_eq!((none.shard_count(0), none.shard_count(8)), (1, 8));
