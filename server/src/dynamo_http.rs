@@ -122,6 +122,13 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) 
             Ok(Parsed::Request(request)) => {
                 let keep_alive = request.keep_alive() && !shard.node.stopping();
                 let response = shoal_dynamo::handle(&settings.api, &backend, &request).await;
+                let metrics = &shard.metrics;
+                metrics.dynamodb_requests.fetch_add(1, Relaxed);
+                match response.status {
+                    400..=499 => metrics.dynamodb_client_errors.fetch_add(1, Relaxed),
+                    500.. => metrics.dynamodb_server_errors.fetch_add(1, Relaxed),
+                    _ => 0,
+                };
                 write_response(&response, keep_alive, &mut out);
                 if !keep_alive {
                     let _ = stream.write_all(&out).await;

@@ -61,6 +61,14 @@ pub struct ShardMetrics {
     pub read_repairs: AtomicU64,
     /// Requests refused because too few replicas were alive.
     pub unavailable: AtomicU64,
+    /// DynamoDB API requests answered.
+    pub dynamodb_requests: AtomicU64,
+    /// DynamoDB API requests answered with a 4xx (the client's error).
+    pub dynamodb_client_errors: AtomicU64,
+    /// DynamoDB API requests answered with a 5xx (unavailable, timeout, internal).
+    pub dynamodb_server_errors: AtomicU64,
+    /// Items compaction purged because their TTL attribute had passed.
+    pub ttl_expired_items: AtomicU64,
     /// Engine gauges, copied from the engine once a second.
     pub memtable_bytes: AtomicU64,
     /// SSTables of all tables.
@@ -190,6 +198,34 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
         "Requests refused for lack of live replicas.",
         "counter",
         &|s| s.unavailable.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_dynamodb_requests_total",
+        "DynamoDB API requests answered.",
+        "counter",
+        &|s| s.dynamodb_requests.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_dynamodb_client_errors_total",
+        "DynamoDB API requests answered with a 4xx error.",
+        "counter",
+        &|s| s.dynamodb_client_errors.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_dynamodb_server_errors_total",
+        "DynamoDB API requests answered with a 5xx error.",
+        "counter",
+        &|s| s.dynamodb_server_errors.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_ttl_expired_items_total",
+        "Items compaction found past their TTL attribute.",
+        "counter",
+        &|s| s.ttl_expired_items.load(Relaxed),
     );
     counter(&mut out, "shoal_memtable_bytes", "Bytes in memtables.", "gauge", &|s| {
         s.memtable_bytes.load(Relaxed)

@@ -501,6 +501,7 @@ async fn refresh_gauges(shard: Rc<Shard>) {
         m.engine_reads.store(e.reads.get(), Relaxed);
         m.flushes.store(e.flushes.get(), Relaxed);
         m.compactions.store(e.compactions.get(), Relaxed);
+        m.ttl_expired_items.store(e.expired_items.get(), Relaxed);
         m.compaction_write_bytes.store(e.compaction_write_bytes.get(), Relaxed);
         let cache = shard.engine.cache_stats();
         m.cache_hits.store(cache.hits, Relaxed);

@@ -111,4 +111,11 @@ fn dynamodb_api_passes_the_boto3_and_cli_suite() {
         None => panic!("pytest did not finish in {PYTEST_TIMEOUT:?}:\n{log}"),
         Some(status) => assert!(status.success(), "pytest failed ({status}):\n{log}"),
     }
+    // Every node served API requests (the suite spreads them), and the metrics say so.
+    for node in &nodes {
+        let requests = node.metric_sum("shoal_dynamodb_requests_total");
+        assert!(requests > 0.0, "node {} counted no DynamoDB requests", node.host);
+        let client_errors = node.metric_sum("shoal_dynamodb_client_errors_total");
+        assert!(client_errors < requests, "node {}: every request an error?", node.host);
+    }
 }
