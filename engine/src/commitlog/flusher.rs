@@ -1,9 +1,19 @@
 //! The flusher: the one task that writes the log.
 //!
-//! It owns the [`ActiveSegment`]. Each round it takes the whole pending batch, writes each
-//! segment's part with one write and one fdatasync, and then answers every waiter of the batch
-//! at once; writers arriving meanwhile fill the next batch. That is group commit: the cost of
-//! an fdatasync is shared by everyone who arrived while the previous one ran.
+//! It owns the [`ActiveSegment`]. Each round it takes the whole pending batch, writes it with
+//! one write, and starts one fdatasync for it in a task of its own, which answers every
+//! waiter of the batch at once when it completes; writers arriving meanwhile fill the next
+//! batch, which is written as soon as this write completes, while the sync runs. That is
+//! group commit with up to [`SYNCS_IN_FLIGHT_MAX`] syncs in flight: the cost of an
+//! fdatasync is shared by everyone who arrived while the previous write ran, and a batch
+//! does not wait for the previous batch's sync.
+//!
+//! # Invariants
+//! - Writes are issued one at a time, in log order; a sync begins after its batch's write
+//!   completed, so it makes durable that batch and everything before it.
+//! - A waiter is answered only after a sync that began after its record was written
+//!   succeeded; `durable` only grows.
+//! - A segment is closed only when no sync on it is in flight.
 //!
 //! In [`SyncMode::Batch`] any pending record starts a round. In [`SyncMode::Periodic`] a timer
 //! starts it, unless someone waits: a `sync` or `close` caller, or a writer waiting for room.
@@ -11,6 +21,7 @@
 //! The first failed write or fdatasync stops the flusher for good: the batch and everything
 //! after it gets [`Error::WritesStopped`](crate::error::Error::WritesStopped). It never retries.
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
@@ -20,7 +31,7 @@ use super::segment::ActiveSegment;
 use super::writer::{Chunk, Opening, Outcome, Shared};
 use super::SyncMode;
 use crate::error::Result;
-use crate::runtime::{sleep, spawn, Queue};
+use crate::runtime::{sleep, spawn, Notify, Queue};
 
 /// Claims and opens the first segment, then spawns the flusher on the foreground queue.
 ///
@@ -47,38 +58,98 @@ async fn open_segment(shared: &Shared, seq: u64, opening: Opening) -> Result<Act
     }
 }
 
-async fn run(shared: Rc<Shared>, mut active: ActiveSegment) {
-    while wait_for_work(&shared).await {
-        let batch = shared.state.borrow_mut().take_batch();
-        let result = write_batch(&shared, &mut active, batch.chunks).await;
-        let outcome = {
-            let mut state = shared.state.borrow_mut();
-            match result {
-                Ok(written) => {
-                    state.durable = state.durable.max(batch.end);
-                    state.stats.flushes += u64::from(written > 0);
-                    state.stats.bytes += written;
-                    Ok(())
-                }
-                Err(error) => {
-                    let reason = format!("commit log write failed: {error}");
-                    state.fail(reason.clone());
-                    Err(reason)
-                }
-            }
-        };
-        for waiter in batch.waiters {
-            waiter.send(outcome.clone());
+/// Most fdatasyncs in flight at once. Each batch is written as soon as the previous write
+/// completes and synced in its own task, so a batch need not wait for the sync before it
+/// (whose latency would otherwise cap the log at one batch per sync).
+pub(super) const SYNCS_IN_FLIGHT_MAX: usize = 4;
+
+/// The fdatasyncs in flight, and a wake-up for whoever waits for one to finish.
+#[derive(Default)]
+struct InFlight {
+    count: Cell<usize>,
+    done: Notify,
+}
+
+impl InFlight {
+    async fn wait_below(&self, limit: usize) {
+        while self.count.get() >= limit {
+            self.done.wait().await;
         }
     }
+}
+
+async fn run(shared: Rc<Shared>, mut active: ActiveSegment) {
+    let in_flight = Rc::new(InFlight::default());
+    while wait_for_work(&shared).await {
+        in_flight.wait_below(SYNCS_IN_FLIGHT_MAX).await;
+        let batch = shared.state.borrow_mut().take_batch();
+        match write_batch(&shared, &mut active, batch.chunks, &in_flight).await {
+            Ok(written) => {
+                // Sync in the background; the next batch is written meanwhile. The sync
+                // covers this batch and every earlier write (all completed before it
+                // begins), so acknowledging on its success is sound whatever the order in
+                // which the syncs in flight complete.
+                let file = active.file();
+                let shared = shared.clone();
+                let in_flight_task = in_flight.clone();
+                in_flight.count.set(in_flight.count.get() + 1);
+                let (end, waiters) = (batch.end, batch.waiters);
+                spawn(Queue::Foreground, async move {
+                    let synced = file.fdatasync().await;
+                    finish(&shared, synced.map(|()| written), end, waiters);
+                    in_flight_task.count.set(in_flight_task.count.get() - 1);
+                    in_flight_task.done.notify_all();
+                });
+            }
+            Err(error) => finish(&shared, Err(error), batch.end, batch.waiters),
+        }
+    }
+    in_flight.wait_below(1).await;
     stop(&shared, active).await;
+}
+
+/// Records a batch's outcome and answers its waiters.
+fn finish(
+    shared: &Shared,
+    result: Result<u64>,
+    end: super::LogPosition,
+    waiters: Vec<crate::runtime::OneshotSender<Outcome>>,
+) {
+    let outcome = {
+        let mut state = shared.state.borrow_mut();
+        match result {
+            Ok(written) => {
+                state.durable = state.durable.max(end);
+                state.stats.flushes += u64::from(written > 0);
+                state.stats.bytes += written;
+                Ok(())
+            }
+            Err(error) => {
+                let reason = format!("commit log write failed: {error}");
+                if state.failure.is_none() {
+                    state.fail(reason.clone());
+                }
+                Err(reason)
+            }
+        }
+    };
+    for waiter in waiters {
+        waiter.send(outcome.clone());
+    }
 }
 
 /// Waits until there is a batch to write (`true`) or the flusher must stop (`false`).
 async fn wait_for_work(shared: &Shared) -> bool {
     loop {
         match shared.options.sync {
-            SyncMode::Batch => urgent_work(shared, true).await,
+            SyncMode::Batch => {
+                urgent_work(shared, true).await;
+                // Let the tasks that are ready on this core (requests just read from their
+                // sockets) append before the batch is taken: they join this fdatasync instead
+                // of waiting a whole round for the next one. Costs one trip through the run
+                // queue, no timer.
+                futures_lite::future::yield_now().await;
+            }
             SyncMode::Periodic { interval_ms } => {
                 let tick = sleep(Duration::from_millis(interval_ms));
                 futures_lite::future::or(tick, urgent_work(shared, false)).await;
@@ -109,15 +180,20 @@ async fn urgent_work(shared: &Shared, eager: bool) {
     .await;
 }
 
-/// Writes a batch, opening new segments where it rolls. Returns the bytes written.
+/// Writes a batch, opening new segments where it rolls. Returns the bytes written. The part
+/// in the batch's last segment is left for the caller to sync; parts in segments it rolls
+/// past are synced here (after the syncs in flight on them finish), then the file closed.
 async fn write_batch(
     shared: &Shared,
     active: &mut ActiveSegment,
     chunks: Vec<Chunk>,
+    in_flight: &InFlight,
 ) -> Result<u64> {
     let mut written = 0;
     for chunk in chunks {
         if chunk.seq != active.seq() {
+            in_flight.wait_below(1).await;
+            active.file().fdatasync().await?;
             let next = open_segment(shared, chunk.seq, chunk.opening).await?;
             let old = std::mem::replace(active, next);
             shared.state.borrow_mut().seal(old.seq(), old.path().to_path_buf());
@@ -125,7 +201,7 @@ async fn write_batch(
         }
         assert_eq!(chunk.start, active.data_end(), "chunks continue the segment's data");
         if !chunk.records.is_empty() {
-            written += active.write_and_sync(&chunk.records).await? as u64;
+            written += active.write(&chunk.records).await? as u64;
         }
     }
     Ok(written)

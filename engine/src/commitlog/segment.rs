@@ -25,6 +25,7 @@
 //! zeroed and synced, so a spare left by a crash reads as an empty segment, never as garbage.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::error::Result;
 use crate::io::{align_down, align_up, Disk, DiskFile, OpenMode, IO_ALIGN};
@@ -102,7 +103,8 @@ pub async fn recycle(disk: &Disk, from: &Path, dir: &Path, seq: u64) -> Result<S
 /// The segment being written: its open file and the in-memory copy of its last partial page.
 pub struct ActiveSegment {
     seq: u64,
-    file: DiskFile,
+    /// Shared with the fdatasyncs in flight (see the flusher); only this owner writes.
+    file: Rc<DiskFile>,
     /// End of the records written so far.
     data_end: u64,
     /// The bytes of the page holding `data_end`, up to `data_end` (shorter than a page).
@@ -119,7 +121,7 @@ impl ActiveSegment {
     pub async fn create(disk: &Disk, dir: &Path, seq: u64) -> Result<ActiveSegment> {
         let file = disk.open(&segment_path(dir, seq), OpenMode::CreateNew).await?;
         disk.sync_dir(dir).await?;
-        Ok(ActiveSegment { seq, file, data_end: 0, tail: Vec::new(), stale_len: 0 })
+        Ok(ActiveSegment { seq, file: Rc::new(file), data_end: 0, tail: Vec::new(), stale_len: 0 })
     }
 
     /// Opens a spare to be written from its start.
@@ -129,6 +131,7 @@ impl ActiveSegment {
     pub async fn reuse(disk: &Disk, spare: Spare) -> Result<ActiveSegment> {
         let file = disk.open(&spare.path, OpenMode::ReadWrite).await?;
         let stale_len = spare.stale_len;
+        let file = Rc::new(file);
         Ok(ActiveSegment { seq: spare.seq, file, data_end: 0, tail: Vec::new(), stale_len })
     }
 
@@ -152,17 +155,35 @@ impl ActiveSegment {
     ///
     /// # Errors
     /// The disk's error. The segment is then in an unknown state: the caller stops writing.
+    #[cfg(test)]
     pub async fn write_and_sync(&mut self, records: &[u8]) -> Result<usize> {
+        let written = self.write(records).await?;
+        self.file.fdatasync().await?;
+        Ok(written)
+    }
+
+    /// Writes `records` after the data with one write, without a sync (the caller syncs,
+    /// through [`ActiveSegment::file`], before it acknowledges them). Returns the bytes
+    /// written, padding included.
+    ///
+    /// # Errors
+    /// The disk's error. The segment is then in an unknown state: the caller stops writing.
+    pub async fn write(&mut self, records: &[u8]) -> Result<usize> {
         assert!(!records.is_empty(), "an empty write would only rewrite the tail page");
         let page_start = self.data_end - self.tail.len() as u64;
         assert!(page_start.is_multiple_of(IO_ALIGN as u64), "the tail page starts a page");
         let data_end = self.data_end + records.len() as u64;
         let buffer = self.page_image(records, data_end);
         self.file.write_at(page_start, &buffer).await?;
-        self.file.fdatasync().await?;
         self.data_end = data_end;
         self.keep_tail(&buffer, page_start);
         Ok(buffer.len())
+    }
+
+    /// The open file, for an fdatasync that runs while later batches are written: a sync
+    /// makes durable every write that completed before it began.
+    pub fn file(&self) -> Rc<DiskFile> {
+        self.file.clone()
     }
 
     /// The bytes to write: the tail page, the records, zeros to the end of the page, and one
@@ -194,7 +215,10 @@ impl ActiveSegment {
     /// # Errors
     /// The disk's error.
     pub async fn close(self) -> Result<()> {
-        self.file.close().await
+        match Rc::try_unwrap(self.file) {
+            Ok(file) => file.close().await,
+            Err(_) => panic!("segment {} closed while an fdatasync holds it", self.seq),
+        }
     }
 }
 
