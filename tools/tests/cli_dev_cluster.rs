@@ -192,6 +192,16 @@ fn dev_cluster_runs_three_nodes_and_stops_them_on_sigterm() {
     // First start: an empty base directory.
     let mut cluster = DevCluster::start(&base, &prefix, dir.path().join("first.stderr"));
     assert_eq!(cluster.wait_ready(), natives);
+    // Every node serves the DynamoDB API on its own address, port 8000, and says so.
+    for i in 1..=3 {
+        let api = format!("{prefix}{i}:8000");
+        assert!(!refused(&api), "nothing listens on {api}");
+    }
+    assert!(
+        cluster.stderr().contains(&format!("DynamoDB API at http://{prefix}1:8000")),
+        "{}",
+        cluster.stderr()
+    );
 
     // Node 2's view: all three, up.
     let nodes = status(&natives[1]);
