@@ -119,3 +119,94 @@ fn dynamodb_api_passes_the_boto3_and_cli_suite() {
         assert!(client_errors < requests, "node {}: every request an error?", node.host);
     }
 }
+
+/// One signed DynamoDB request over a fresh connection; the HTTP status and JSON body.
+fn dynamodb_call(address: &str, operation: &str, body: &str) -> (u16, serde_json::Value) {
+    use shoal_dynamo::sigv4::{sign, Credentials};
+    use std::io::{Read, Write};
+    let mut headers = vec![
+        ("host".to_string(), address.to_string()),
+        ("content-type".to_string(), "application/x-amz-json-1.0".to_string()),
+        ("x-amz-target".to_string(), format!("DynamoDB_20120810.{operation}")),
+    ];
+    let credentials = Credentials {
+        access_key: "any".into(),
+        secret_key: "any".into(),
+        region: "us-east-1".into(),
+        service: "dynamodb".into(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    headers.extend(sign(&credentials, "POST", "/", "", &headers, body.as_bytes(), now));
+    let mut request = String::from("POST / HTTP/1.1\r\nconnection: close\r\n");
+    for (name, value) in &headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+    let mut stream = TcpStream::connect(address).expect("connect to the DynamoDB API");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read the response");
+    let status: u16 = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let (_, json) = response.split_once("\r\n\r\n").expect("a body");
+    (status, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}")))
+}
+
+#[test]
+fn native_and_dynamodb_tables_share_one_namespace() {
+    let node = harness::Node::start(2);
+    let api = format!("{}:8000", node.host);
+    wait_for("the DynamoDB API", Duration::from_secs(30), || TcpStream::connect(&api).is_ok());
+    // A native table, written natively, is a DynamoDB table.
+    let created = node.cli(&["table", "create", "shared_ns", "--partition-key", "id:S"]);
+    assert!(created.status.success(), "{created:?}");
+    let put = node.cli(&["put", "shared_ns", r#"{"id": "n1", "v": 7}"#]);
+    assert!(put.status.success(), "{put:?}");
+    let (status, listed) = dynamodb_call(&api, "ListTables", "{}");
+    assert_eq!(status, 200, "{listed}");
+    assert!(listed["TableNames"].as_array().expect("names").iter().any(|n| n == "shared_ns"));
+    let (status, got) = dynamodb_call(
+        &api,
+        "GetItem",
+        r#"{"TableName": "shared_ns", "Key": {"id": {"S": "n1"}}, "ConsistentRead": true}"#,
+    );
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["Item"]["v"], serde_json::json!({"N": "7"}));
+    // A DynamoDB table, written through the API, is a native table.
+    let (status, made) = dynamodb_call(
+        &api,
+        "CreateTable",
+        r#"{"TableName": "from_api", "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "N"}]}"#,
+    );
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(made["TableDescription"]["TableStatus"], "CREATING");
+    let (status, _) = dynamodb_call(
+        &api,
+        "PutItem",
+        r#"{"TableName": "from_api", "Item": {"k": {"N": "5"}, "s": {"S": "x"}}}"#,
+    );
+    assert_eq!(status, 200);
+    let got = node.cli(&["get", "from_api", r#"{"k": 5}"#]);
+    assert!(got.status.success(), "{got:?}");
+    let text = String::from_utf8_lossy(&got.stdout);
+    assert!(text.contains("\"s\"") && text.contains("\"x\""), "{text}");
+    // Same name from both sides: one table.
+    let (status, again) = dynamodb_call(
+        &api,
+        "CreateTable",
+        r#"{"TableName": "shared_ns", "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(again["__type"].as_str().expect("type").ends_with("#ResourceInUseException"));
+}
