@@ -118,25 +118,26 @@ impl<B: Backend> Ctx<'_, B> {
 }
 
 thread_local! {
-    static REQUEST_COUNTER: Cell<u64> = const { Cell::new(0) };
+    /// This thread's requests so far, and a tag that tells threads apart.
+    static REQUEST_IDS: (Cell<u64>, u64) = (Cell::new(0), thread_tag());
 }
 
-/// A request id unique on this node: the time, the thread and a counter, as 52 upper-case
-/// alphanumerics like DynamoDB's.
+fn thread_tag() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(std::process::id().into());
+    hasher.finish()
+}
+
+/// A request id unique on this node: the time, the thread's tag and its counter, as 52
+/// upper-case hexadecimal digits like DynamoDB's 52-character ids.
 fn request_id() -> String {
-    let n = REQUEST_COUNTER.with(|c| {
-        c.set(c.get() + 1);
-        c.get()
+    let (n, tag) = REQUEST_IDS.with(|(count, tag)| {
+        count.set(count.get() + 1);
+        (count.get(), *tag)
     });
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let thread = format!("{:?}", std::thread::current().id());
-    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
-    let mut id = format!("{nanos:X}{thread:0>4}{n:016X}");
-    while id.len() < 52 {
-        id.push('0');
-    }
-    id.truncate(52);
-    id
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    format!("{nanos:016X}{tag:016X}{n:020X}")
 }
 
 fn now_unix_secs() -> u64 {
