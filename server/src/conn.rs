@@ -26,8 +26,26 @@ use shoal_net::{
 use crate::router;
 use crate::shard::Shard;
 
-/// Accepts connections until the node stops.
+/// Accepts native-protocol connections until the node stops.
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    accept_connections(shard, listener, "native protocol", |shard, stream| async move {
+        serve(&shard, stream).await;
+    })
+    .await;
+}
+
+/// Accepts connections until the node stops, each served by `serve` in a task of its own,
+/// at most `connections_max` open per node (shared by every listener; more are closed at
+/// once).
+pub async fn accept_connections<F, Fut>(
+    shard: Rc<Shard>,
+    listener: TcpListener,
+    what: &'static str,
+    serve: F,
+) where
+    F: Fn(Rc<Shard>, TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
@@ -35,7 +53,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 if shard.node.stopping() {
                     return;
                 }
-                tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                tracing::warn!(shard = shard.id, error = %e, listener = what, "accept failed");
                 sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -49,15 +67,17 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
             tracing::warn!(
                 shard = shard.id,
                 open,
+                listener = what,
                 "connection limit reached; closing a new connection"
             );
             drop(stream);
             continue;
         }
+        let connection = serve(shard.clone(), stream);
         let shard = shard.clone();
         spawn(Queue::Foreground, async move {
             shard.metrics.connections.fetch_add(1, Relaxed);
-            serve(&shard, stream).await;
+            connection.await;
             shard.metrics.connections.fetch_sub(1, Relaxed);
             shard.node.connections.fetch_sub(1, AcqRel);
         });

@@ -13,8 +13,7 @@
 //! - One request of a connection runs at a time: a client that pipelines waits in TCP.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed};
-use std::time::Duration;
+use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -24,7 +23,6 @@ use shoal_dynamo::http::{
     write_response, HttpResponse, Limits, Parsed, RequestParser, CONTINUE_RESPONSE,
 };
 use shoal_dynamo::{ApiConfig, Backend};
-use shoal_engine::runtime::{sleep, spawn, Queue};
 use shoal_net::{Request, RequestEnvelope, RequestHeader, Response, TableDescription};
 
 use crate::router;
@@ -62,37 +60,11 @@ impl Backend for ShardBackend {
 
 /// Accepts API connections until the node stops.
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, settings: Rc<DynamoSettings>) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok(stream) => stream,
-            Err(e) => {
-                if shard.node.stopping() {
-                    return;
-                }
-                tracing::warn!(shard = shard.id, error = %e, "DynamoDB API accept failed");
-                sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        if shard.node.stopping() {
-            return;
-        }
-        let open = shard.node.connections.fetch_add(1, AcqRel) + 1;
-        if open > shard.node.settings.connections_max {
-            shard.node.connections.fetch_sub(1, AcqRel);
-            tracing::warn!(shard = shard.id, open, "connection limit reached; closing a new one");
-            drop(stream);
-            continue;
-        }
-        let shard = shard.clone();
+    crate::conn::accept_connections(shard, listener, "DynamoDB API", |shard, stream| {
         let settings = settings.clone();
-        spawn(Queue::Foreground, async move {
-            shard.metrics.connections.fetch_add(1, Relaxed);
-            serve(&shard, stream, &settings).await;
-            shard.metrics.connections.fetch_sub(1, Relaxed);
-            shard.node.connections.fetch_sub(1, AcqRel);
-        });
-    }
+        async move { serve(&shard, stream, &settings).await }
+    })
+    .await;
 }
 
 /// The answer to a request the parser refused (the connection then closes).
