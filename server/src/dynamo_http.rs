@@ -11,6 +11,8 @@
 //!   an oversize request is answered with its HTTP status and the connection closed.
 //! - At most `connections_max` connections per node, shared with the native protocol.
 //! - One request of a connection runs at a time: a client that pipelines waits in TCP.
+//! - A connection idle for `dynamodb.idle_timeout_ms`, or that takes longer to send a
+//!   request it started, is closed.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -37,6 +39,8 @@ pub struct DynamoSettings {
     pub api: ApiConfig,
     /// Header and body bounds.
     pub limits: Limits,
+    /// Longest wait for a request to start, or for a started one to arrive whole.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Runs native requests for the API on one shard.
@@ -89,9 +93,11 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) 
     let mut buf = BytesMut::with_capacity(16 << 10);
     let mut chunk = vec![0u8; 64 << 10];
     let mut out = Vec::with_capacity(16 << 10);
+    let mut partial_since: Option<std::time::Instant> = None;
     loop {
         match parser.parse(&mut buf) {
             Ok(Parsed::Request(request)) => {
+                partial_since = None;
                 let keep_alive = request.keep_alive() && !shard.node.stopping();
                 let response = shoal_dynamo::handle(&settings.api, &backend, &request).await;
                 let metrics = &shard.metrics;
@@ -127,9 +133,27 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) 
             }
             out.clear();
         }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        // Idle between requests, or too slow within one: close (bounded connections). A
+        // started request has `idle_timeout` from its first byte to arrive whole.
+        let wait = if buf.is_empty() {
+            partial_since = None;
+            settings.idle_timeout
+        } else {
+            let since = *partial_since.get_or_insert_with(std::time::Instant::now);
+            settings.idle_timeout.saturating_sub(since.elapsed())
+        };
+        let read = async { Some(stream.read(&mut chunk).await) };
+        let expired = async {
+            shoal_engine::runtime::sleep(wait).await;
+            None
+        };
+        match futures_lite::future::or(read, expired).await {
+            None => {
+                tracing::debug!(shard = shard.id, "DynamoDB API connection idle; closing");
+                break;
+            }
+            Some(Ok(0) | Err(_)) => break,
+            Some(Ok(n)) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }
     let _ = stream.close().await;

@@ -123,7 +123,8 @@ fn dynamodb_settings(config: &NodeConfig) -> Option<DynamoSettings> {
         region: d.region.clone(),
     };
     let limits = Limits { body_bytes_max: d.request_bytes_max, ..Limits::default() };
-    Some(DynamoSettings { addr, api, limits })
+    let idle_timeout = Duration::from_millis(d.idle_timeout_ms);
+    Some(DynamoSettings { addr, api, limits, idle_timeout })
 }
 
 /// Blocks SIGTERM and SIGINT in this thread (and the threads it starts), so the main thread

@@ -210,3 +210,44 @@ fn native_and_dynamodb_tables_share_one_namespace() {
     assert_eq!(status, 400);
     assert!(again["__type"].as_str().expect("type").ends_with("#ResourceInUseException"));
 }
+
+#[test]
+fn idle_and_slow_connections_are_closed() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("shoal.toml");
+    std::fs::write(&config, "[dynamodb]\nidle_timeout_ms = 300\n").expect("config");
+    let node = harness::Node::start_with(1, &["--config", config.to_str().expect("utf-8")]);
+    let api = format!("{}:8000", node.host);
+    wait_for("the DynamoDB API", Duration::from_secs(30), || TcpStream::connect(&api).is_ok());
+    let closed_within = |mut stream: TcpStream, trickle: bool| -> Duration {
+        stream.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+        let started = Instant::now();
+        let head = b"POST / HTTP/1.1\r\nhost: x\r\n";
+        let mut sent = 0;
+        loop {
+            assert!(started.elapsed() < Duration::from_secs(10), "connection never closed");
+            if trickle && sent < head.len() {
+                // One byte every 50 ms: a request that never arrives whole.
+                let _ = stream.write_all(&head[sent..=sent]);
+                sent += 1;
+            }
+            let mut byte = [0u8; 1];
+            match stream.read(&mut byte) {
+                Ok(0) => return started.elapsed(),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return started.elapsed(),
+            }
+        }
+    };
+    let idle = closed_within(TcpStream::connect(&api).expect("connect"), false);
+    assert!(idle >= Duration::from_millis(250), "closed too early: {idle:?}");
+    let slow = closed_within(TcpStream::connect(&api).expect("connect"), true);
+    assert!(slow >= Duration::from_millis(250), "closed too early: {slow:?}");
+    assert!(slow < Duration::from_millis(1500), "a trickled request kept it open: {slow:?}");
+    // A prompt client is served.
+    let (status, _) = dynamodb_call(&api, "ListTables", "{}");
+    assert_eq!(status, 200);
+}

@@ -379,6 +379,10 @@ pub struct DynamoSection {
     pub region: String,
     /// Largest request body in bytes (DynamoDB's batch limits fit). Default 16 MiB.
     pub request_bytes_max: usize,
+    /// A connection with no request for this long is closed, and so is one whose started
+    /// request does not arrive whole within it, so idle or slow clients cannot hold the
+    /// node's connections (shared with the native protocol). SDKs reconnect. Default 60000.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for DynamoSection {
@@ -392,6 +396,7 @@ impl Default for DynamoSection {
             write_consistency: ConsistencyLevel::Quorum,
             region: "ddblocal".to_string(),
             request_bytes_max: 16 << 20,
+            idle_timeout_ms: 60_000,
         }
     }
 }

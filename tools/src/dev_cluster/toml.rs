@@ -179,6 +179,7 @@ fn dynamodb_section(text: &mut String, dynamodb: &DynamoSection) {
         write_consistency,
         region,
         request_bytes_max,
+        idle_timeout_ms,
     } = dynamodb;
     let auth = match auth {
         DynamoAuth::AllowAnyKey => "allow-any-key",
@@ -197,6 +198,7 @@ fn dynamodb_section(text: &mut String, dynamodb: &DynamoSection) {
     key(text, "write_consistency", string(level(*write_consistency)));
     key(text, "region", string(region));
     key(text, "request_bytes_max", request_bytes_max);
+    key(text, "idle_timeout_ms", idle_timeout_ms);
 }
 
 fn key(text: &mut String, name: &str, value: impl std::fmt::Display) {
@@ -298,6 +300,7 @@ mod tests {
         config.dynamodb.write_consistency = ConsistencyLevel::One;
         config.dynamodb.region = "eu-west-3".to_owned();
         config.dynamodb.request_bytes_max = 1 << 20;
+        config.dynamodb.idle_timeout_ms = 250;
         let text = config_toml(&config).unwrap();
         assert_eq!(NodeConfig::from_toml_str(&text).unwrap(), config, "{text}");
         config.shards.pin = CpuPin::Auto;

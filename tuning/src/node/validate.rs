@@ -51,6 +51,10 @@ impl NodeConfig {
             let reason = format!("must be 64 KiB to 1 GiB, got {}", d.request_bytes_max);
             return Err(ConfigError::new("dynamodb.request_bytes_max", reason));
         }
+        if !(100..=3_600_000).contains(&d.idle_timeout_ms) {
+            let reason = format!("must be 100 to 3600000 ms, got {}", d.idle_timeout_ms);
+            return Err(ConfigError::new("dynamodb.idle_timeout_ms", reason));
+        }
         if d.region.is_empty() {
             return Err(ConfigError::new("dynamodb.region", "must not be empty"));
         }
