@@ -207,9 +207,7 @@ async fn answer<B: Backend>(
         Json::Object(Default::default())
     } else {
         serde_json::from_slice(&request.body).map_err(|e| {
-            ApiError::serialization(format!(
-                "Start of structure or map found where not expected: {e}"
-            ))
+            ApiError::serialization(format!("the request body is not valid JSON: {e}"))
         })?
     };
     if !body.is_object() {
