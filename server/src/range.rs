@@ -18,7 +18,7 @@ use std::ops::Bound;
 
 use shoal_engine::query::SCAN_LIMIT_MAX;
 use shoal_engine::ScanRange;
-use shoal_expr::{evaluate_condition, KeySchema, SortCondition};
+use shoal_expr::{evaluate_condition, Condition, KeySchema, Path, SortCondition};
 use shoal_net::page::{KIND_QUERY, KIND_SCAN, NODE_OF_KEY};
 use shoal_net::{
     Page, PageToken, QueryRequest, Response, ResponseBody, ScanRequest, TableDescription,
@@ -47,6 +47,47 @@ fn decode_token(bytes: &[u8], kind: u8) -> OpResult<PageToken> {
 /// The encoded size of an item, for the page byte bound.
 fn item_bytes(item: &shoal_net::Item) -> usize {
     item.iter().map(|(name, value)| name.len() + value.encoded_len()).sum()
+}
+
+/// The items of a query or scan page as they are read: items past their TTL attribute
+/// skipped, the filter applied, the projection taken, and the page full once its items
+/// reach [`PAGE_BYTES_MAX`].
+struct PageFill<'a> {
+    table: &'a TableDescription,
+    filter: &'a Option<Condition>,
+    paths: &'a Option<Vec<Path>>,
+    now_ms: u64,
+    items: Vec<shoal_net::Item>,
+    bytes: usize,
+}
+
+impl<'a> PageFill<'a> {
+    fn new(
+        shard: &Shard,
+        table: &'a TableDescription,
+        filter: &'a Option<Condition>,
+        paths: &'a Option<Vec<Path>>,
+        capacity: usize,
+    ) -> PageFill<'a> {
+        let now_ms = shard.engine.clock().now_ms();
+        PageFill { table, filter, paths, now_ms, items: Vec::with_capacity(capacity), bytes: 0 }
+    }
+
+    /// Takes an item read from the engine; returns whether the page is full now.
+    fn offer(&mut self, item: shoal_net::Item) -> OpResult<bool> {
+        if expired_by_ttl_attribute(self.table, &item, self.now_ms) {
+            return Ok(false);
+        }
+        if let Some(f) = self.filter {
+            if !evaluate_condition(f, &item)? {
+                return Ok(false);
+            }
+        }
+        let item = projected(self.paths, item);
+        self.bytes += item_bytes(&item);
+        self.items.push(item);
+        Ok(self.bytes >= PAGE_BYTES_MAX)
+    }
 }
 
 /// Where a scan page runs: the node (id) and shard its token names, moved on to the next
@@ -250,28 +291,16 @@ pub async fn query(
     let page = shard.engine.scan(table.id, &range).await?;
     let total = page.items.len();
     let mut scanned = 0;
-    let mut bytes = 0;
     let mut resume_after = page.resume_after;
-    let mut items = Vec::with_capacity(total);
-    let now_ms = shard.engine.clock().now_ms();
+    let mut fill = PageFill::new(shard, table, &filter, &paths, total);
     for (key, item) in page.items {
         scanned += 1;
-        if expired_by_ttl_attribute(table, &item, now_ms) {
-            continue;
-        }
-        if let Some(f) = &filter {
-            if !evaluate_condition(f, &item)? {
-                continue;
-            }
-        }
-        let item = projected(&paths, item);
-        bytes += item_bytes(&item);
-        items.push(item);
-        if bytes >= PAGE_BYTES_MAX && (scanned < total || resume_after.is_some()) {
+        if fill.offer(item)? && (scanned < total || resume_after.is_some()) {
             resume_after = Some(key.encode());
             break;
         }
     }
+    let items = fill.items;
     let page_token = resume_after.map(|key| PageToken::query_after(key).encode());
     Ok(Response::ok(ResponseBody::Page(Page {
         items,
@@ -330,7 +359,6 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
         resume(&mut range, key)?;
     }
     let page = shard.engine.scan(table.id, &range).await?;
-    let now_ms = shard.engine.clock().now_ms();
     let view = shard.node.view();
     let me = shard.node.settings.node_id;
     let rf = usize::from(table.spec.replication_factor);
@@ -338,9 +366,8 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
     let mut examined = 0;
     // Items this node answers for: what the scan "read", as the client counts.
     let mut scanned = 0;
-    let mut bytes = 0;
     let mut resume_after = page.resume_after;
-    let mut items = Vec::with_capacity(total);
+    let mut fill = PageFill::new(shard, table, &filter, &paths, total);
     for (key, item) in page.items {
         examined += 1;
         // Only the items this node answers for: it is their first live replica.
@@ -350,22 +377,12 @@ pub async fn scan(shard: &Shard, table: &TableDescription, s: &ScanRequest) -> O
             continue;
         }
         scanned += 1;
-        if expired_by_ttl_attribute(table, &item, now_ms) {
-            continue;
-        }
-        if let Some(f) = &filter {
-            if !evaluate_condition(f, &item)? {
-                continue;
-            }
-        }
-        let item = projected(&paths, item);
-        bytes += item_bytes(&item);
-        items.push(item);
-        if bytes >= PAGE_BYTES_MAX && (examined < total || resume_after.is_some()) {
+        if fill.offer(item)? && (examined < total || resume_after.is_some()) {
             resume_after = Some(key.encode());
             break;
         }
     }
+    let items = fill.items;
     let next_live = view.endpoints.keys().copied().find(|id| *id > me && view.is_up(*id));
     let page_token = match resume_after {
         Some(key) => Some(scan_token(me, shard.id, Some(key))),
