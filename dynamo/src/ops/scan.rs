@@ -164,6 +164,33 @@ impl Gathered {
     }
 }
 
+/// Asks the node for pages (`request(limit, page_token)`), starting at `token`, until
+/// DynamoDB's page is full or the read is done. Returns what was gathered and the token to
+/// continue from (`None` when done).
+async fn gather<B: Backend>(
+    ctx: &Ctx<'_, B>,
+    c: &Common,
+    mut token: Option<Vec<u8>>,
+    request: impl Fn(u32, Option<Vec<u8>>) -> Request,
+) -> ApiResult<(Gathered, Option<Vec<u8>>)> {
+    let mut gathered = Gathered::default();
+    let mut pages = 0;
+    let level = ctx.read_level(c.consistent);
+    while let Some(limit) = gathered.next_limit(c.limit, pages) {
+        let response = ctx.call(level, request(limit, token.take())).await?;
+        let ResponseBody::Page(page) = response.body else {
+            return Err(ApiError::internal("a query or scan answered without a page"));
+        };
+        pages += 1;
+        token = page.page_token.clone();
+        gathered.add(page, c.count_only);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok((gathered, token))
+}
+
 fn decoded_key(table: &shoal_net::TableDescription, key: &[u8]) -> Option<Item> {
     match ItemKey::decode(key) {
         Ok(DecodedKey::Item(k)) => Some(convert::key_item(table, &k)),
@@ -189,7 +216,7 @@ pub async fn query<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json>
     let mut c = common(body, &mut generated, "QueryFilter")?;
     convert::merge(&mut c.placeholders, generated.placeholders);
     let reverse = !opt_bool(body, "ScanIndexForward")?.unwrap_or(true);
-    let mut token = match opt_object(body, "ExclusiveStartKey")? {
+    let token = match opt_object(body, "ExclusiveStartKey")? {
         Some(_) => {
             let key = convert::key(&table, body.get("ExclusiveStartKey"))
                 .map_err(|_| ApiError::validation("The provided starting key is invalid: The provided key element does not match the schema"))?;
@@ -197,11 +224,8 @@ pub async fn query<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json>
         }
         None => None,
     };
-    let mut gathered = Gathered::default();
-    let mut pages = 0;
-    let level = ctx.read_level(c.consistent);
-    while let Some(limit) = gathered.next_limit(c.limit, pages) {
-        let request = Request::Query(QueryRequest {
+    let (gathered, token) = gather(ctx, &c, token, |limit, page_token| {
+        Request::Query(QueryRequest {
             table: name.to_string(),
             key_condition: key_condition.clone(),
             filter: c.filter.clone(),
@@ -209,19 +233,10 @@ pub async fn query<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json>
             placeholders: c.placeholders.clone(),
             limit,
             reverse,
-            page_token: token.take(),
-        });
-        let response = ctx.call(level, request).await?;
-        let ResponseBody::Page(page) = response.body else {
-            return Err(ApiError::internal("Query answered without a page"));
-        };
-        pages += 1;
-        token = page.page_token.clone();
-        gathered.add(page, c.count_only);
-        if token.is_none() {
-            break;
-        }
-    }
+            page_token,
+        })
+    })
+    .await?;
     let last_key = token
         .and_then(|t| PageToken::decode(&t, KIND_QUERY))
         .and_then(|t| t.resume_after)
@@ -264,7 +279,7 @@ pub async fn scan<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json> 
                 ))
             }
         };
-    let mut token = match opt_object(body, "ExclusiveStartKey")? {
+    let token = match opt_object(body, "ExclusiveStartKey")? {
         Some(start) if start.contains_key(SCAN_POSITION_ATTRIBUTE) => Some(scan_position(start)?),
         Some(_) => {
             let key = convert::key(&table, body.get("ExclusiveStartKey")).map_err(|_| {
@@ -276,11 +291,8 @@ pub async fn scan<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json> 
         }
         None => None,
     };
-    let mut gathered = Gathered::default();
-    let mut pages = 0;
-    let level = ctx.read_level(c.consistent);
-    while let Some(limit) = gathered.next_limit(c.limit, pages) {
-        let request = Request::Scan(ScanRequest {
+    let (gathered, token) = gather(ctx, &c, token, |limit, page_token| {
+        Request::Scan(ScanRequest {
             table: name.to_string(),
             segment: u32::try_from(segment).unwrap_or(0),
             total_segments: u32::try_from(total_segments).unwrap_or(1),
@@ -288,19 +300,10 @@ pub async fn scan<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json> 
             projection: c.projection.clone(),
             placeholders: c.placeholders.clone(),
             limit,
-            page_token: token.take(),
-        });
-        let response = ctx.call(level, request).await?;
-        let ResponseBody::Page(page) = response.body else {
-            return Err(ApiError::internal("Scan answered without a page"));
-        };
-        pages += 1;
-        token = page.page_token.clone();
-        gathered.add(page, c.count_only);
-        if token.is_none() {
-            break;
-        }
-    }
+            page_token,
+        })
+    })
+    .await?;
     // DynamoDB's LastEvaluatedKey: the key of the last item returned; resuming after it
     // re-reads only what this page read past it and did not return. Without such an item
     // (everything filtered, or projected without its key) the opaque position goes instead.
