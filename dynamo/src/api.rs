@@ -159,7 +159,18 @@ pub async fn handle<B: Backend>(
             (e.status, e.to_json())
         }
     };
-    let body = serde_json::to_vec(&body).unwrap_or_default();
+    json_response(status, &body)
+}
+
+/// The answer to a request that never reached an operation (the HTTP framing refused it:
+/// too large, malformed), as DynamoDB shapes its errors, with `status`.
+pub fn refusal(status: u16, message: impl Into<String>) -> HttpResponse {
+    json_response(status, &ApiError::validation(message).to_json())
+}
+
+/// A response with a JSON body and the headers every DynamoDB response carries.
+fn json_response(status: u16, body: &Json) -> HttpResponse {
+    let body = serde_json::to_vec(body).unwrap_or_default();
     let headers = vec![
         ("Content-Type".to_string(), CONTENT_TYPE.to_string()),
         ("x-amzn-RequestId".to_string(), request_id()),

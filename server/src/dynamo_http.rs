@@ -21,9 +21,7 @@ use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
-use shoal_dynamo::http::{
-    write_response, HttpResponse, Limits, Parsed, RequestParser, CONTINUE_RESPONSE,
-};
+use shoal_dynamo::http::{write_response, Limits, Parsed, RequestParser, CONTINUE_RESPONSE};
 use shoal_dynamo::{ApiConfig, Backend};
 use shoal_net::{Request, RequestEnvelope, RequestHeader, Response, TableDescription};
 
@@ -71,20 +69,6 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, settings: Rc<D
     .await;
 }
 
-/// The answer to a request the parser refused (the connection then closes).
-fn refusal(status: u16, message: String) -> HttpResponse {
-    let body = serde_json::json!({
-        "__type": format!("{}ValidationException", shoal_dynamo::error::TYPE_PREFIX),
-        "message": message,
-    });
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    HttpResponse {
-        status,
-        headers: vec![("Content-Type".into(), shoal_dynamo::api::CONTENT_TYPE.into())],
-        body,
-    }
-}
-
 async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) {
     let _ = stream.set_nodelay(true);
     let backend = ShardBackend { shard: shard.clone() };
@@ -121,7 +105,8 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) 
             }
             Err(e) => {
                 tracing::debug!(shard = shard.id, error = %e, "bad HTTP request; closing");
-                write_response(&refusal(e.status(), e.to_string()), false, &mut out);
+                let refusal = shoal_dynamo::api::refusal(e.status(), e.to_string());
+                write_response(&refusal, false, &mut out);
                 let _ = stream.write_all(&out).await;
                 break;
             }
