@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
+use shoal_net::keys::{self, typed_key_value};
 use shoal_net::{Item, Placeholders, TableDescription};
 use shoal_types::json::{item_from_typed_json, item_to_typed_json, value_from_typed_json};
-use shoal_types::key::{KeyType, KeyValue};
-use shoal_types::partitioner::token;
 use shoal_types::{ItemKey, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -153,15 +152,6 @@ pub fn check_table_name(name: &str, member: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn key_value(want: KeyType, value: &Value) -> Option<KeyValue> {
-    match (want, value) {
-        (KeyType::S, Value::S(s)) => Some(KeyValue::S(s.clone())),
-        (KeyType::N, Value::N(n)) => Some(KeyValue::N(n.clone())),
-        (KeyType::B, Value::B(b)) => Some(KeyValue::B(b.clone())),
-        _ => None,
-    }
-}
-
 fn empty_key_error(name: &str, value: &Value) -> Option<ApiError> {
     let kind = match value {
         Value::S(s) if s.is_empty() => "string",
@@ -186,7 +176,7 @@ pub fn key(table: &TableDescription, json: Option<&Json>) -> ApiResult<Item> {
     }
     for attribute in std::iter::once(&spec.partition_key).chain(spec.sort_key.as_ref()) {
         let value = key.get(&attribute.name).ok_or_else(schema_error)?;
-        if key_value(attribute.key_type, value).is_none() {
+        if typed_key_value(attribute.key_type, value).is_none() {
             return Err(schema_error());
         }
         if let Some(e) = empty_key_error(&attribute.name, value) {
@@ -206,7 +196,7 @@ pub fn check_item_keys(table: &TableDescription, item: &Item) -> ApiResult<()> {
                 attribute.name
             )));
         };
-        if key_value(attribute.key_type, value).is_none() {
+        if typed_key_value(attribute.key_type, value).is_none() {
             return Err(ApiError::validation(format!(
                 "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
                 attribute.name,
@@ -230,31 +220,15 @@ pub fn key_of(table: &TableDescription, item: &Item) -> Item {
         .collect()
 }
 
-/// The engine key of a checked key item (for page tokens).
+/// The engine key of a key item (for page tokens).
 pub fn item_key(table: &TableDescription, key: &Item) -> ApiResult<ItemKey> {
-    let spec = &table.spec;
-    let bad = || ApiError::validation("The provided starting key is invalid");
-    let pk = key.get(&spec.partition_key.name).ok_or_else(bad)?;
-    let partition = key_value(spec.partition_key.key_type, pk).ok_or_else(bad)?;
-    let sort = match &spec.sort_key {
-        Some(sk) => {
-            let value = key.get(&sk.name).ok_or_else(bad)?;
-            Some(key_value(sk.key_type, value).ok_or_else(bad)?)
-        }
-        None => None,
-    };
-    Ok(ItemKey { token: token(&partition), partition, sort })
+    keys::item_key(&table.spec, key, false)
+        .map_err(|_| ApiError::validation("The provided starting key is invalid"))
 }
 
 /// The key attributes of an engine key.
 pub fn key_item(table: &TableDescription, key: &ItemKey) -> Item {
-    let spec = &table.spec;
-    let mut item = Item::new();
-    item.insert(spec.partition_key.name.clone(), Value::from(key.partition.clone()));
-    if let (Some(sk), Some(sort)) = (&spec.sort_key, &key.sort) {
-        item.insert(sk.name.clone(), Value::from(sort.clone()));
-    }
-    item
+    keys::key_item(&table.spec, key)
 }
 
 /// `ExpressionAttributeNames` and `ExpressionAttributeValues`.

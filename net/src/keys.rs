@@ -1,27 +1,32 @@
 //! Keys of items: checking a key or an item against its table's key schema, and building
 //! the engine's [`ItemKey`] (token included) from it.
 
-use shoal_net::{Item, TableSpec};
+use crate::{Item, TableSpec};
 use shoal_types::key::{KeyType, KeyValue};
 use shoal_types::partitioner::token;
 use shoal_types::{ItemKey, Value};
+
+/// `value` as a key value of type `want`, if it is of that type (empty or not).
+pub fn typed_key_value(want: KeyType, value: &Value) -> Option<KeyValue> {
+    match (want, value) {
+        (KeyType::S, Value::S(s)) => Some(KeyValue::S(s.clone())),
+        (KeyType::N, Value::N(n)) => Some(KeyValue::N(n.clone())),
+        (KeyType::B, Value::B(b)) => Some(KeyValue::B(b.clone())),
+        _ => None,
+    }
+}
 
 /// A key value of the right type, or a message saying what was wrong.
 fn key_value(spec_name: &str, want: KeyType, value: Option<&Value>) -> Result<KeyValue, String> {
     let Some(value) = value else {
         return Err(format!("missing key attribute {spec_name:?}"));
     };
-    let key = match (want, value) {
-        (KeyType::S, Value::S(s)) => KeyValue::S(s.clone()),
-        (KeyType::N, Value::N(n)) => KeyValue::N(n.clone()),
-        (KeyType::B, Value::B(b)) => KeyValue::B(b.clone()),
-        (want, other) => {
-            return Err(format!(
-                "key attribute {spec_name:?} must be of type {}, found {}",
-                want.as_str(),
-                other.type_name()
-            ))
-        }
+    let Some(key) = typed_key_value(want, value) else {
+        return Err(format!(
+            "key attribute {spec_name:?} must be of type {}, found {}",
+            want.as_str(),
+            value.type_name()
+        ));
     };
     match &key {
         KeyValue::S(s) if s.is_empty() => {
@@ -84,7 +89,7 @@ pub fn is_key_attribute(spec: &TableSpec, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shoal_net::{Compaction, KeyAttribute};
+    use crate::{Compaction, KeyAttribute};
 
     fn spec() -> TableSpec {
         TableSpec {

@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod frame;
+pub mod keys;
 pub mod message;
 pub mod page;
 

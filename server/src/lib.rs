@@ -18,7 +18,6 @@ pub mod dynamo_http;
 pub mod error;
 pub mod hints;
 pub mod http;
-pub mod keys;
 pub mod membership;
 pub mod mesh;
 pub mod metrics;

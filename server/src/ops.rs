@@ -18,7 +18,7 @@ use shoal_net::{
 };
 use shoal_types::{ItemKey, Row, Value};
 
-use crate::keys::{is_key_attribute, item_key, key_item};
+use shoal_net::keys::{is_key_attribute, item_key, key_item};
 use std::rc::Rc;
 
 use shoal_net::Consistency;

@@ -13,12 +13,12 @@ use shoal_net::{
 };
 use shoal_types::partitioner::{shard_of, token, SHARD_IGNORE_MSB_BITS};
 
-use crate::keys::partition_key;
 use crate::mesh::MeshMessage;
 use crate::ops::{self, OpError, OpResult, WriteOptions};
 use crate::range;
 use crate::schema;
 use crate::shard::Shard;
+use shoal_net::keys::partition_key;
 
 /// Most keys in one BATCH GET (DynamoDB's limit).
 pub const BATCH_GET_MAX: usize = 100;
