@@ -207,6 +207,26 @@ fn live_tables(shard: &Shard) -> Vec<TableDescription> {
     shard.catalog.borrow().tables().cloned().collect()
 }
 
+/// The end of every schema change on shard 0, under the schema lock `guard`: stores
+/// `table`'s system-table row (marked dropped if `dropped`), makes `tables` the catalog of
+/// every shard, then releases the lock and pushes the schema to the peers.
+async fn commit_change(
+    shard: &Rc<Shard>,
+    guard: shoal_engine::runtime::AsyncLockGuard,
+    table: &TableDescription,
+    dropped: bool,
+    tables: Vec<TableDescription>,
+) -> OpResult<()> {
+    let ts = shard.timestamp(0);
+    let row = Row::put_item(ts, to_row(table, dropped.then_some(ts)), 0);
+    shard.engine.write(SYSTEM_TABLE_ID, &system_key(&table.spec.name), row).await?;
+    apply_catalog(shard, tables.clone()).await?;
+    broadcast_catalog(shard, &tables).await?;
+    drop(guard);
+    push_to_peers(shard).await;
+    Ok(())
+}
+
 /// CREATE TABLE, on shard 0.
 pub async fn create_table(
     shard: &Rc<Shard>,
@@ -214,7 +234,7 @@ pub async fn create_table(
     if_not_exists: bool,
 ) -> OpResult<Response> {
     validate_spec(&spec).map_err(OpError::bad)?;
-    let _guard = shard.lock_key(b"\0schema").await;
+    let guard = shard.lock_key(b"\0schema").await;
     if let Some(existing) = shard.catalog.borrow().get(&spec.name) {
         if if_not_exists {
             return Ok(Response::ok(ResponseBody::Table(existing.clone())));
@@ -231,15 +251,9 @@ pub async fn create_table(
     let id = rows.iter().map(|(t, _)| t.id).max().unwrap_or(SYSTEM_TABLE_ID) + 1;
     let created_micros = shard.engine.clock().now_micros();
     let table = TableDescription { spec, id, created_micros, altered_micros: 0 };
-    let ts = shard.timestamp(0);
-    let row = Row::put_item(ts, to_row(&table, None), 0);
-    shard.engine.write(SYSTEM_TABLE_ID, &system_key(&table.spec.name), row).await?;
     let mut tables = live_tables(shard);
     tables.push(table.clone());
-    apply_catalog(shard, tables.clone()).await?;
-    broadcast_catalog(shard, &tables).await?;
-    drop(_guard);
-    push_to_peers(shard).await;
+    commit_change(shard, guard, &table, false, tables).await?;
     let mut response = Response::ok(ResponseBody::Table(table.clone()));
     let view = shard.node.view();
     let nodes = view.ring.members().len();
@@ -260,7 +274,7 @@ pub async fn create_table(
 /// ALTER TABLE, on shard 0: replaces the TTL attribute and options of the incarnation and
 /// version `wanted` names (optimistic concurrency: `ConditionFailed` if it changed since).
 pub async fn alter_table(shard: &Rc<Shard>, wanted: TableDescription) -> OpResult<Response> {
-    let _guard = shard.lock_key(b"\0schema").await;
+    let guard = shard.lock_key(b"\0schema").await;
     let name = wanted.spec.name.clone();
     let Some(current) = shard.catalog.borrow().get(&name).cloned() else {
         return Err(OpError::new(Status::UnknownTable, format!("no table named {name:?}")));
@@ -295,39 +309,27 @@ pub async fn alter_table(shard: &Rc<Shard>, wanted: TableDescription) -> OpResul
         // Strictly later than the version it replaces, whatever this node's clock says.
         altered_micros: shard.engine.clock().now_micros().max(current.altered_micros + 1),
     };
-    let ts = shard.timestamp(0);
-    let row = Row::put_item(ts, to_row(&table, None), 0);
-    shard.engine.write(SYSTEM_TABLE_ID, &system_key(&name), row).await?;
     let tables: Vec<TableDescription> = live_tables(shard)
         .into_iter()
         .map(|t| if t.spec.name == name { table.clone() } else { t })
         .collect();
-    apply_catalog(shard, tables.clone()).await?;
-    broadcast_catalog(shard, &tables).await?;
-    drop(_guard);
-    push_to_peers(shard).await;
+    commit_change(shard, guard, &table, false, tables).await?;
     tracing::info!(table = %name, "table altered");
     Ok(Response::ok(ResponseBody::Table(table)))
 }
 
 /// DROP TABLE, on shard 0: marks the row dropped, then every shard drops the data.
 pub async fn drop_table(shard: &Rc<Shard>, name: &str, if_exists: bool) -> OpResult<Response> {
-    let _guard = shard.lock_key(b"\0schema").await;
+    let guard = shard.lock_key(b"\0schema").await;
     let Some(table) = shard.catalog.borrow().get(name).cloned() else {
         if if_exists {
             return Ok(Response::ok(ResponseBody::Empty));
         }
         return Err(OpError::new(Status::UnknownTable, format!("no table named {name:?}")));
     };
-    let ts = shard.timestamp(0);
-    let row = Row::put_item(ts, to_row(&table, Some(ts)), 0);
-    shard.engine.write(SYSTEM_TABLE_ID, &system_key(name), row).await?;
     let tables: Vec<TableDescription> =
         live_tables(shard).into_iter().filter(|t| t.spec.name != name).collect();
-    apply_catalog(shard, tables.clone()).await?;
-    broadcast_catalog(shard, &tables).await?;
-    drop(_guard);
-    push_to_peers(shard).await;
+    commit_change(shard, guard, &table, true, tables).await?;
     tracing::info!(table = %name, id = table.id, "table dropped");
     Ok(Response::ok(ResponseBody::Table(table)))
 }
