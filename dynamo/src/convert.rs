@@ -231,8 +231,9 @@ pub fn key_item(table: &TableDescription, key: &ItemKey) -> Item {
     keys::key_item(&table.spec, key)
 }
 
-/// `ExpressionAttributeNames` and `ExpressionAttributeValues`.
-pub fn placeholders(body: &Body) -> ApiResult<Placeholders> {
+/// `ExpressionAttributeNames` and `ExpressionAttributeValues`, with the placeholders made up
+/// for the request's legacy parameters.
+pub fn placeholders(body: &Body, generated: Generated) -> ApiResult<Placeholders> {
     let mut out = Placeholders::default();
     if let Some(names) = opt_object(body, "ExpressionAttributeNames")? {
         if names.is_empty() {
@@ -264,6 +265,8 @@ pub fn placeholders(body: &Body) -> ApiResult<Placeholders> {
             out.values.insert(placeholder.clone(), value);
         }
     }
+    out.names.extend(generated.placeholders.names);
+    out.values.extend(generated.placeholders.values);
     Ok(out)
 }
 
@@ -323,12 +326,6 @@ impl Generated {
         self.placeholders.values.insert(placeholder.clone(), value);
         placeholder
     }
-}
-
-/// Merges generated placeholders into the request's.
-pub fn merge(into: &mut Placeholders, generated: Placeholders) {
-    into.names.extend(generated.names);
-    into.values.extend(generated.values);
 }
 
 /// A map of names to typed JSON values as a BTreeMap (e.g. `Expected`'s entries).

@@ -77,8 +77,7 @@ pub async fn batch_get_item<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiRes
         }
         let mut generated = Generated::default();
         let projection = projection(part, &mut generated)?;
-        let mut placeholders = placeholders(part)?;
-        convert::merge(&mut placeholders, generated.placeholders);
+        let placeholders = placeholders(part, generated)?;
         let consistent = opt_bool(part, "ConsistentRead")?.unwrap_or(false);
         parts.push((name.clone(), part.clone(), keys, projection, placeholders, consistent));
     }

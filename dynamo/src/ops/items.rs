@@ -63,8 +63,7 @@ pub async fn get_item<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Js
     let key = convert::key(&table, body.get("Key"))?;
     let mut generated = Generated::default();
     let projection = projection(body, &mut generated)?;
-    let mut placeholders = placeholders(body)?;
-    convert::merge(&mut placeholders, generated.placeholders);
+    let placeholders = placeholders(body, generated)?;
     let consistent = opt_bool(body, "ConsistentRead")?.unwrap_or(false);
     let request = Request::GetItem { table: name.to_string(), key, projection, placeholders };
     let response = ctx.call(ctx.read_level(consistent), request).await?;
@@ -85,8 +84,7 @@ pub async fn put_item<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Js
     let returned = return_values(body, &["NONE", "ALL_OLD"])?;
     let mut generated = Generated::default();
     let condition = condition(body, &mut generated)?;
-    let mut placeholders = placeholders(body)?;
-    convert::merge(&mut placeholders, generated.placeholders);
+    let placeholders = placeholders(body, generated)?;
     let request = Request::PutItem {
         table: name.to_string(),
         item,
@@ -111,8 +109,7 @@ pub async fn delete_item<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult
     let returned = return_values(body, &["NONE", "ALL_OLD"])?;
     let mut generated = Generated::default();
     let condition = condition(body, &mut generated)?;
-    let mut placeholders = placeholders(body)?;
-    convert::merge(&mut placeholders, generated.placeholders);
+    let placeholders = placeholders(body, generated)?;
     let request = Request::DeleteItem {
         table: name.to_string(),
         key,
@@ -151,8 +148,7 @@ pub async fn update_item<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult
         Some(updates) => legacy::attribute_updates(updates, &mut generated)?,
         None => convert::expression(body, "UpdateExpression")?,
     };
-    let mut placeholders = placeholders(body)?;
-    convert::merge(&mut placeholders, generated.placeholders);
+    let mut placeholders = placeholders(body, generated)?;
     // An UpdateItem without an update still creates the item (its key) if it is absent:
     // removing an attribute no item can have changes nothing else.
     let update = match update {

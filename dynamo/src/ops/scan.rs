@@ -106,7 +106,7 @@ fn common(body: &Body, generated: &mut Generated, filter_param: &str) -> ApiResu
         None => convert::expression(body, "FilterExpression")?,
     };
     let projection = projection(body, generated)?;
-    let placeholders = placeholders(body)?;
+    let placeholders = placeholders(body, std::mem::take(generated))?;
     let consistent = opt_bool(body, "ConsistentRead")?.unwrap_or(false);
     Ok(Common { count_only, limit, filter, projection, placeholders, consistent })
 }
@@ -213,8 +213,7 @@ pub async fn query<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json>
             )
         })?,
     };
-    let mut c = common(body, &mut generated, "QueryFilter")?;
-    convert::merge(&mut c.placeholders, generated.placeholders);
+    let c = common(body, &mut generated, "QueryFilter")?;
     let reverse = !opt_bool(body, "ScanIndexForward")?.unwrap_or(true);
     let token = match opt_object(body, "ExclusiveStartKey")? {
         Some(_) => {
@@ -250,8 +249,7 @@ pub async fn scan<B: Backend>(ctx: &Ctx<'_, B>, body: &Json) -> ApiResult<Json> 
     let name = table_name(body)?;
     let table = ctx.table(name)?;
     let mut generated = Generated::default();
-    let mut c = common(body, &mut generated, "ScanFilter")?;
-    convert::merge(&mut c.placeholders, generated.placeholders);
+    let c = common(body, &mut generated, "ScanFilter")?;
     let (segment, total_segments) =
         match (opt_u64(body, "Segment")?, opt_u64(body, "TotalSegments")?) {
             (None, None) => (0, 1),
