@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 
 use shoal_net::{Compaction, KeyAttribute, TableDescription, TableSpec};
 use shoal_types::key::KeyType;
+use std::rc::Rc;
+
 use shoal_types::{Number, Value};
 
 /// The engine table that holds table definitions, on shard 0.
@@ -26,26 +28,35 @@ pub const TABLE_NAME_BYTES_MAX: usize = 255;
 /// Highest replication factor accepted.
 pub const REPLICATION_FACTOR_MAX: u8 = 15;
 
-/// The live tables, by name.
+/// The live tables, by name. Each description is shared (`Rc`): every request looks its
+/// table up, and a clone of the description (names, key schema, options map) per request
+/// was a measurable part of a GET.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
-    tables: BTreeMap<String, TableDescription>,
+    tables: BTreeMap<String, Rc<TableDescription>>,
 }
 
 impl Catalog {
     /// A catalog of these tables.
     pub fn new(tables: impl IntoIterator<Item = TableDescription>) -> Catalog {
-        Catalog { tables: tables.into_iter().map(|t| (t.spec.name.clone(), t)).collect() }
+        Catalog {
+            tables: tables.into_iter().map(|t| (t.spec.name.clone(), Rc::new(t))).collect(),
+        }
     }
 
     /// The table called `name`.
     pub fn get(&self, name: &str) -> Option<&TableDescription> {
-        self.tables.get(name)
+        self.tables.get(name).map(|t| &**t)
+    }
+
+    /// The table called `name`, shared.
+    pub fn shared(&self, name: &str) -> Option<Rc<TableDescription>> {
+        self.tables.get(name).cloned()
     }
 
     /// Every table, by name.
     pub fn tables(&self) -> impl Iterator<Item = &TableDescription> {
-        self.tables.values()
+        self.tables.values().map(|t| &**t)
     }
 }
 

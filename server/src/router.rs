@@ -88,12 +88,11 @@ fn token_of_item(shard: &Shard, table_name: &str, item: &shoal_net::Item) -> OpR
     Ok(token(&partition_key(&t.spec, item).map_err(OpError::bad)?))
 }
 
-fn table(shard: &Shard, name: &str) -> OpResult<TableDescription> {
+fn table(shard: &Shard, name: &str) -> OpResult<Rc<TableDescription>> {
     shard
         .catalog
         .borrow()
-        .get(name)
-        .cloned()
+        .shared(name)
         .ok_or_else(|| OpError::new(Status::UnknownTable, format!("no table named {name:?}")))
 }
 
@@ -397,7 +396,7 @@ async fn execute_op(shard: &Rc<Shard>, envelope: RequestEnvelope) -> OpResult<Re
         Request::DropTable { name, if_exists } => schema::drop_table(shard, &name, if_exists).await,
         Request::AlterTable { table } => schema::alter_table(shard, table).await,
         Request::DescribeTable { name } => {
-            Ok(Response::ok(ResponseBody::Table(table(shard, &name)?)))
+            Ok(Response::ok(ResponseBody::Table(TableDescription::clone(&*table(shard, &name)?))))
         }
         Request::ListTables => Ok(Response::ok(ResponseBody::Tables(
             shard.catalog.borrow().tables().cloned().collect(),
@@ -440,8 +439,8 @@ async fn execute_op(shard: &Rc<Shard>, envelope: RequestEnvelope) -> OpResult<Re
                 write_options(ts, cl, condition.as_deref(), &placeholders, ttl_secs, return_values);
             ops::update(shard, &t, &key, &update, options).await
         }
-        Request::Query(q) => range::query(shard, &table(shard, &q.table)?, &q).await,
-        Request::Scan(s) => range::scan(shard, &table(shard, &s.table)?, &s).await,
+        Request::Query(q) => range::query(shard, &*table(shard, &q.table)?, &q).await,
+        Request::Scan(s) => range::scan(shard, &*table(shard, &s.table)?, &s).await,
         Request::BatchGet { table: name, keys, projection, placeholders } => {
             let t = table(shard, &name)?;
             let mut exprs = ops::Expressions::new(&placeholders);
@@ -481,7 +480,7 @@ async fn execute_op(shard: &Rc<Shard>, envelope: RequestEnvelope) -> OpResult<Re
     }
 }
 
-fn local_table(shard: &Shard, reference: &shoal_net::TableRef) -> OpResult<TableDescription> {
+fn local_table(shard: &Shard, reference: &shoal_net::TableRef) -> OpResult<Rc<TableDescription>> {
     let t = table(shard, &reference.name)?;
     if t.created_micros != reference.created_micros {
         return Err(OpError::new(
