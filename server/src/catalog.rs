@@ -39,9 +39,7 @@ pub struct Catalog {
 impl Catalog {
     /// A catalog of these tables.
     pub fn new(tables: impl IntoIterator<Item = TableDescription>) -> Catalog {
-        Catalog {
-            tables: tables.into_iter().map(|t| (t.spec.name.clone(), Rc::new(t))).collect(),
-        }
+        Catalog { tables: tables.into_iter().map(|t| (t.spec.name.clone(), Rc::new(t))).collect() }
     }
 
     /// The table called `name`.

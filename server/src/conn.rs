@@ -10,12 +10,13 @@
 //! - At most `connections_max` connections per node; more are closed at once.
 
 use std::cell::{Cell, RefCell};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
 
 use shoal_engine::runtime::{sleep, spawn, Notify, Queue};
@@ -23,6 +24,7 @@ use shoal_net::{
     decode_frame, encode_frame, encode_response, FrameError, FrameKind, Response, Status,
 };
 
+use crate::readiness::{self, Registration};
 use crate::router;
 use crate::shard::Shard;
 
@@ -100,6 +102,18 @@ impl Output {
     }
 }
 
+/// Whether a reader that found no data should wait on epoll rather than arm an io_uring
+/// poll: other requests are running here, so the shard will be back soon without sleeping.
+pub(crate) fn shard_is_busy(shard: &Shard) -> bool {
+    shard.metrics.inflight.load(Relaxed) >= BUSY_INFLIGHT_MIN
+}
+
+/// Requests in flight on a shard from which it counts as busy (see [`shard_is_busy`]): the
+/// reader's own request is usually one of them, so one more means real concurrency.
+/// Measured: one shard serving GETs at saturation, 33k/s with io_uring polls alone, 50-52k/s
+/// with epoll at 1 or 2; at two unsaturated shards no difference either way.
+const BUSY_INFLIGHT_MIN: u64 = 2;
+
 fn frame_error_response(e: &FrameError) -> Response {
     let status = match e {
         FrameError::TooLarge { .. } => Status::TooLarge,
@@ -110,6 +124,9 @@ fn frame_error_response(e: &FrameError) -> Response {
 
 async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    // Without epoll (descriptor limits), reads go through glommio alone, as before.
+    let registration = Registration::of_this_shard(fd);
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let limit = shard.node.settings.inflight_per_connection.max(1);
     let max_frame = shard.node.settings.frame_bytes_max;
@@ -184,11 +201,15 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
                 }
             }
         }
-        match reader.read(&mut chunk).await {
+        let busy = || shard_is_busy(shard);
+        match readiness::read_some(fd, registration.as_ref(), busy, &mut reader, &mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }
+    // Deregister while this half still holds the descriptor open (a closed one's number
+    // may already belong to another connection).
+    drop(registration);
     out.closed.set(true);
     out.ready.notify_all();
     let _ = writer_task.join().await;

@@ -14,17 +14,19 @@
 //! - A connection idle for `dynamodb.idle_timeout_ms`, or that takes longer to send a
 //!   request it started, is closed.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::BytesMut;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
 
 use shoal_dynamo::http::{write_response, Limits, Parsed, RequestParser, CONTINUE_RESPONSE};
 use shoal_dynamo::{ApiConfig, Backend};
 use shoal_net::{Request, RequestEnvelope, RequestHeader, Response, TableDescription};
 
+use crate::readiness::{self, Registration};
 use crate::router;
 use crate::shard::Shard;
 
@@ -71,6 +73,8 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, settings: Rc<D
 
 async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) {
     let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    let registration = Registration::of_this_shard(fd);
     let backend = ShardBackend { shard: shard.clone() };
     let mut parser = RequestParser::new(settings.limits);
     let mut stream = stream;
@@ -83,8 +87,10 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) 
             Ok(Parsed::Request(request)) => {
                 partial_since = None;
                 let keep_alive = request.keep_alive() && !shard.node.stopping();
-                let response = shoal_dynamo::handle(&settings.api, &backend, &request).await;
                 let metrics = &shard.metrics;
+                metrics.inflight.fetch_add(1, Relaxed);
+                let response = shoal_dynamo::handle(&settings.api, &backend, &request).await;
+                metrics.inflight.fetch_sub(1, Relaxed);
                 metrics.dynamodb_requests.fetch_add(1, Relaxed);
                 match response.status {
                     400..=499 => metrics.dynamodb_client_errors.fetch_add(1, Relaxed),
@@ -127,7 +133,13 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) 
             let since = *partial_since.get_or_insert_with(std::time::Instant::now);
             settings.idle_timeout.saturating_sub(since.elapsed())
         };
-        let read = async { Some(stream.read(&mut chunk).await) };
+        let busy = || crate::conn::shard_is_busy(shard);
+        let read = async {
+            Some(
+                readiness::read_some(fd, registration.as_ref(), busy, &mut stream, &mut chunk)
+                    .await,
+            )
+        };
         let expired = async {
             shoal_engine::runtime::sleep(wait).await;
             None
@@ -141,5 +153,7 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) 
             Some(Ok(n)) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }
+    // Deregister while the descriptor is still open (see conn.rs).
+    drop(registration);
     let _ = stream.close().await;
 }

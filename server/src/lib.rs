@@ -25,6 +25,7 @@ pub mod node;
 pub mod ops;
 pub mod peers;
 pub mod range;
+pub mod readiness;
 pub mod replicas;
 pub mod router;
 pub mod schema;
