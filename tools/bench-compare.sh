@@ -8,7 +8,8 @@
 # Settings (environment): RECORDS (100000), VALUE_BYTES (1000, in 10 fields), DURATION_S
 # (30 per workload), CONCURRENCY (50 connections), THREADS (1 generator thread),
 # OUT_DIR (bench-out/compare), SYSTEMS (which to run, default
-# "shoal-1node shoal-3node redis redis-aof"; ratios use $OUT_DIR/redis-*.json even from an
+# "shoal-1node shoal-1shard shoal-3node redis redis-aof"; shoal-1shard is the same node
+# with one shard, which on a 2-core machine leaves the other core to the generator); ratios use $OUT_DIR/redis-*.json even from an
 # earlier run), SKIP_BUILD=1 to use the binaries already built (SHOAL_BIN,
 # BENCH_BIN override their paths). Needs redis-server (apt-get install -y redis-server).
 set -euo pipefail
@@ -21,7 +22,7 @@ THREADS="${THREADS:-1}"
 OUT_DIR="${OUT_DIR:-bench-out/compare}"
 SHOAL_BIN="${SHOAL_BIN:-target/release/shoal}"
 BENCH_BIN="${BENCH_BIN:-target/release/shoal-bench}"
-SYSTEMS="${SYSTEMS:-shoal-1node shoal-3node redis redis-aof}"
+SYSTEMS="${SYSTEMS:-shoal-1node shoal-1shard shoal-3node redis redis-aof}"
 REDIS_PORT=6390
 REDIS_AOF_PORT=6391
 
@@ -57,26 +58,36 @@ bench() { # name target hosts workload extra-args...
   tail -n 8 "$OUT_DIR/$name-$workload.log" >&2
 }
 
-run_all() { # name target hosts extra-args...
+run_all() { # name target hosts extra-args... ($SETTLE: metrics endpoints to wait on after load)
   local name="$1" target="$2" hosts="$3"
   shift 3
-  for workload in load a b c; do bench "$name" "$target" "$hosts" "$workload" "$@"; done
+  for workload in load a b c; do
+    bench "$name" "$target" "$hosts" "$workload" "$@"
+    if [[ "$workload" == load && -n "${SETTLE:-}" ]]; then
+      # shellcheck disable=SC2086 # a list of endpoints
+      wait_settled $SETTLE
+    fi
+  done
 }
 
 systems=()
 wanted() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 
-# 1. Shoal, one node, two shards.
-if wanted shoal-1node; then
-mkdir -p "$work/shoal1"
-"$SHOAL_BIN" server --listen 127.0.0.1:7400 --http 127.0.0.1:7480 --data-dir "$work/shoal1" \
-  --shards 2 >"$work/shoal1.log" 2>&1 &
-pids+=($!)
-wait_health 127.0.0.1:7480
-run_all shoal-1node shoal 127.0.0.1:7400 --rf 1 --read-consistency ONE --write-consistency ONE
-systems+=(shoal-1node)
-kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
-fi
+# 1. Shoal, one node, two shards (then the same with one shard). After each load the node
+# settles (flushes and compactions finish) before the workloads.
+for variant in shoal-1node:2 shoal-1shard:1; do
+  name="${variant%%:*}" shards="${variant##*:}"
+  wanted "$name" || continue
+  mkdir -p "$work/$name"
+  "$SHOAL_BIN" server --listen 127.0.0.1:7400 --http 127.0.0.1:7480 --data-dir "$work/$name" \
+    --shards "$shards" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  wait_health 127.0.0.1:7480
+  SETTLE=127.0.0.1:7480 run_all "$name" shoal 127.0.0.1:7400 --rf 1 \
+    --read-consistency ONE --write-consistency ONE
+  systems+=("$name")
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+done
 
 # 2. Shoal, three nodes, RF=3, QUORUM (needs `shoal dev-cluster`).
 if ! wanted shoal-3node; then
@@ -85,7 +96,8 @@ elif "$SHOAL_BIN" dev-cluster --help >/dev/null 2>&1; then
   "$SHOAL_BIN" dev-cluster --nodes 3 --base-dir "$work/shoal3" >"$work/shoal3.log" 2>&1 &
   pids+=($!)
   wait_ready_line "$work/shoal3.log"
-  run_all shoal-3node shoal 127.0.0.1:7400,127.0.0.2:7400,127.0.0.3:7400 --rf 3 \
+  SETTLE="127.0.0.1:7480 127.0.0.2:7480 127.0.0.3:7480" \
+    run_all shoal-3node shoal 127.0.0.1:7400,127.0.0.2:7400,127.0.0.3:7400 --rf 3 \
     --read-consistency QUORUM --write-consistency QUORUM \
     --metrics 127.0.0.1:7480,127.0.0.2:7480,127.0.0.3:7480
   systems+=(shoal-3node)

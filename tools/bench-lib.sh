@@ -27,3 +27,24 @@ wait_health() { # host:port
   echo "node at $1 never became healthy" >&2
   return 1
 }
+
+wait_settled() { # host:port ... (metrics endpoints): until flushes and compactions stop
+  # After a load phase a node flushes memtables and compacts for a few seconds; benchmarks
+  # of Cassandra-like stores wait for that (nodetool compactionstats) before measuring the
+  # workloads, so the workloads are not measured against the load's leftover work. Settled:
+  # the flush and compaction counters of every node unchanged for 2 s (60 s at most).
+  local last="" same=0 now
+  for _ in $(seq 1 120); do
+    now="$(for m in "$@"; do curl -fs "http://$m/metrics" 2>/dev/null; done \
+      | grep -E '^shoal_(flushes|compactions)_total' || true)"
+    if [[ -n "$now" && "$now" == "$last" ]]; then
+      same=$((same + 1))
+      if ((same >= 4)); then return 0; fi
+    else
+      same=0
+    fi
+    last="$now"
+    sleep 0.5
+  done
+  echo "note: flushes or compactions still running after 60 s; measuring anyway" >&2
+}

@@ -160,8 +160,8 @@ fn target(shard: &Shard, request: &Request) -> OpResult<Target> {
 }
 
 /// Handles a request body from a client connection; returns the response body.
-pub async fn handle_client_request(shard: &Rc<Shard>, body: &[u8]) -> Vec<u8> {
-    let envelope = match decode_request(body) {
+pub async fn handle_client_request(shard: &Rc<Shard>, body: bytes::Bytes) -> Vec<u8> {
+    let envelope = match decode_request(&body) {
         Ok(envelope) => envelope,
         Err(e) => {
             shard.metrics.bad_frames.fetch_add(1, Relaxed);
@@ -172,11 +172,12 @@ pub async fn handle_client_request(shard: &Rc<Shard>, body: &[u8]) -> Vec<u8> {
 }
 
 /// Runs a decoded request from a client (native or an API layer), with its deadline and
-/// metrics. `raw` is its encoding if it came as bytes (forwarded as is to another shard).
+/// metrics. `raw` is its encoding if it came as bytes (forwarded as is to another shard;
+/// shared, not copied, as most requests run here).
 pub async fn handle_envelope(
     shard: &Rc<Shard>,
     envelope: RequestEnvelope,
-    raw: Option<&[u8]>,
+    raw: Option<bytes::Bytes>,
 ) -> Response {
     let started = Instant::now();
     let op = envelope.request.op_name();
@@ -188,7 +189,6 @@ pub async fn handle_envelope(
     // a write halfway (which would leave it logged but not applied until a restart).
     let task = {
         let shard = shard.clone();
-        let raw = raw.map(<[u8]>::to_vec);
         spawn(Queue::Foreground, async move { route(&shard, envelope, raw.as_deref()).await })
     };
     let timed_out = async {
