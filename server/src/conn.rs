@@ -183,8 +183,7 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
                     let task_out = out.clone();
                     let task_shard = shard.clone();
                     spawn(Queue::Foreground, async move {
-                        let response =
-                            router::handle_client_request(&task_shard, frame.body).await;
+                        let response = router::handle_client_request(&task_shard, frame.body).await;
                         task_out.push(frame.request_id, &response);
                         task_out.inflight.set(task_out.inflight.get() - 1);
                         task_shard.metrics.inflight.fetch_sub(1, Relaxed);
