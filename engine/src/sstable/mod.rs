@@ -509,6 +509,32 @@ mod tests {
             });
         }
 
+        /// Point reads find every key and nothing else, with keys that tie on their first
+        /// 8 bytes (the index's prefix search), are shorter than 8 bytes (zero padding:
+        /// `[1]` and `[1, 0]` share a prefix) or both.
+        #[test]
+        fn gets_match_a_model(
+            model in proptest::collection::btree_map(
+                (proptest::collection::vec(0_u8..3, 0..12), 0_u8..3).prop_map(|(mut k, last)| {
+                    k.push(last);
+                    k
+                }),
+                proptest::collection::vec(any::<u8>(), 0..40), 1..300),
+            probes in proptest::collection::vec(proptest::collection::vec(0_u8..3, 0..13), 50),
+        ) {
+            run_test(move || async move {
+                let (disk, path, _) = small_table(&model).await;
+                let table = Sstable::open(&disk, &path, 1, BlockCache::new(4096)).await.unwrap();
+                for (key, value) in &model {
+                    assert_eq!(table.get(key).await.unwrap().as_deref(), Some(value.as_slice()));
+                }
+                for key in &probes {
+                    let want = model.get(key).map(Vec::as_slice);
+                    assert_eq!(table.get(key).await.unwrap().as_deref(), want);
+                }
+            });
+        }
+
         /// A flipped bit anywhere never makes the table answer wrongly or panic.
         #[test]
         fn a_flipped_bit_never_yields_wrong_data(seed in 0_u64..1000, at in 0.0_f64..1.0) {

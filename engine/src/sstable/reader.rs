@@ -34,10 +34,24 @@ struct TableInner {
     table_id: u64,
     file_bytes: u64,
     index: Vec<IndexEntry>,
+    /// `key_prefix` of each index entry's last key, in one contiguous array: a point
+    /// lookup's binary search compares these integers and touches full keys only among
+    /// entries whose prefix ties with the key's (it was 8 % of a cached GET's CPU when
+    /// every probe compared key bytes behind a pointer).
+    last_key_prefixes: Vec<u64>,
     index_memory_bytes: usize,
     bloom: BloomFilter,
     properties: Properties,
     cache: BlockCache,
+}
+
+/// The first 8 bytes of `key`, big-endian, zero-padded: `a <= b` implies
+/// `key_prefix(a) <= key_prefix(b)`, so a sorted index has sorted prefixes.
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
 }
 
 /// One data block as the index knows it.
@@ -86,10 +100,13 @@ impl Sstable {
                 return Err(error);
             }
         };
+        let last_key_prefixes: Vec<u64> =
+            meta.index.iter().map(|entry| key_prefix(&entry.last_key)).collect();
+        debug_assert!(last_key_prefixes.is_sorted(), "index keys are sorted");
         let index_memory_bytes = meta
             .index
             .iter()
-            .map(|entry| entry.last_key.len() + std::mem::size_of::<IndexEntry>())
+            .map(|entry| entry.last_key.len() + std::mem::size_of::<IndexEntry>() + 8)
             .sum();
         let inner = TableInner {
             file,
@@ -97,6 +114,7 @@ impl Sstable {
             table_id,
             file_bytes: meta.file_bytes,
             index: meta.index,
+            last_key_prefixes,
             index_memory_bytes,
             bloom: meta.bloom,
             properties: meta.properties,
@@ -159,7 +177,7 @@ impl Sstable {
         if key < self.first_key() || key > self.last_key() || !self.may_contain(key) {
             return Ok(None);
         }
-        let block_index = self.blocks_before(|last_key| last_key < key);
+        let block_index = self.blocks_with_last_key_below(key);
         if block_index >= self.block_count() {
             return Ok(None);
         }
@@ -193,6 +211,21 @@ impl Sstable {
     /// How many data blocks have a last key for which `before` holds (a prefix of them).
     pub(crate) fn blocks_before(&self, before: impl Fn(&[u8]) -> bool) -> usize {
         self.inner.index.partition_point(|entry| before(&entry.last_key))
+    }
+
+    /// How many data blocks have a last key below `key`: [`Self::blocks_before`] for a point
+    /// lookup, searching the prefixes first.
+    fn blocks_with_last_key_below(&self, key: &[u8]) -> usize {
+        let prefixes = &self.inner.last_key_prefixes;
+        let wanted = key_prefix(key);
+        // Entries with a smaller prefix are below `key`, a larger one above; ties decide by
+        // their whole key.
+        let first_tie = prefixes.partition_point(|&p| p < wanted);
+        let ties = prefixes.get(first_tie..).unwrap_or_default().partition_point(|&p| p == wanted);
+        let tied = self.inner.index.get(first_tie..first_tie + ties).unwrap_or_default();
+        let found = first_tie + tied.partition_point(|entry| &entry.last_key[..] < key);
+        debug_assert_eq!(found, self.blocks_before(|last_key| last_key < key));
+        found
     }
 
     /// Data block `block_index`, from the cache or the disk.
