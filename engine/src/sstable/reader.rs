@@ -49,8 +49,9 @@ struct TableInner {
 /// `key_prefix(a) <= key_prefix(b)`, so a sorted index has sorted prefixes.
 fn key_prefix(key: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
-    let n = key.len().min(8);
-    bytes[..n].copy_from_slice(&key[..n]);
+    for (to, from) in bytes.iter_mut().zip(key) {
+        *to = *from;
+    }
     u64::from_be_bytes(bytes)
 }
 
