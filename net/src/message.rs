@@ -457,6 +457,22 @@ impl Request {
         }
     }
 
+    /// True if it only reads (repairs aside): it may be dropped at any await without
+    /// leaving anything halfway.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Request::DescribeTable { .. }
+                | Request::ListTables
+                | Request::GetItem { .. }
+                | Request::BatchGet { .. }
+                | Request::Query(_)
+                | Request::Scan(_)
+                | Request::ClusterInfo
+                | Request::NodeStatus
+        )
+    }
+
     /// True if sending it twice has the effect of sending it once, so a client may retry
     /// it after a timeout. Unconditional puts and deletes qualify only with a
     /// client-assigned timestamp (the retry then writes the same version).
