@@ -276,6 +276,10 @@ pub async fn read_some(
     if let Some(registration) = registration {
         debug_assert_eq!(registration.fd, fd, "the registration is this socket's");
         loop {
+            // Our own `recv` first, busy or not: a glommio read that finds data arms an
+            // io_uring poll for the next one at once (an IPI when it fires on a running
+            // shard); measured, going to glommio directly when idle cost 0.05 IPIs and
+            // 1.5 µs of system time per GET more.
             if let Some(result) = try_recv(fd, chunk) {
                 return result;
             }
