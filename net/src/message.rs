@@ -477,19 +477,14 @@ impl Request {
     /// it after a timeout. Unconditional puts and deletes qualify only with a
     /// client-assigned timestamp (the retry then writes the same version).
     pub fn is_idempotent(&self, header: &RequestHeader) -> bool {
+        if self.only_reads() {
+            return true;
+        }
         match self {
-            Request::DescribeTable { .. }
-            | Request::ListTables
-            | Request::GetItem { .. }
-            | Request::BatchGet { .. }
-            | Request::Query(_)
-            | Request::Scan(_)
-            | Request::ClusterInfo
-            | Request::ReplicaWrite { .. }
+            Request::ReplicaWrite { .. }
             | Request::ReplicaRead { .. }
             | Request::Gossip { .. }
-            | Request::SchemaPush { .. }
-            | Request::NodeStatus => true,
+            | Request::SchemaPush { .. } => true,
             Request::PutItem { condition: None, .. }
             | Request::DeleteItem { condition: None, .. }
             | Request::BatchWrite { .. } => header.timestamp_micros != 0,
