@@ -26,23 +26,11 @@ SYSTEMS="${SYSTEMS:-shoal-1node shoal-1shard shoal-3node redis redis-aof}"
 REDIS_PORT=6390
 REDIS_AOF_PORT=6391
 
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release --locked -p shoal-cli -p shoal-bench-harness
-fi
-command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server" >&2; exit 1; }
-ulimit -l unlimited 2>/dev/null || ulimit -l 65536 2>/dev/null || true
-mkdir -p "$OUT_DIR"
-work="$(mktemp -d /tmp/shoal-compare.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# wait_port, wait_ready_line, wait_health.
+# bench_prepare, wait_port, wait_ready_line, wait_health, wait_settled.
 source tools/bench-lib.sh
+bench_prepare shoal-compare
+command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server" >&2; exit 1; }
+mkdir -p "$OUT_DIR"
 
 bench() { # name target hosts workload extra-args...
   local name="$1" target="$2" hosts="$3" workload="$4"

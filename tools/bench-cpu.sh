@@ -19,17 +19,13 @@ RECORDS="${RECORDS:-100000}"
 CONCURRENCY="${CONCURRENCY:-50}"
 SHOAL_BIN="${SHOAL_BIN:-target/release/shoal}"
 BENCH_BIN="${BENCH_BIN:-target/release/shoal-bench}"
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release --locked -p shoal-cli -p shoal-bench-harness
-fi
+# bench_prepare, wait_health, wait_settled.
 source tools/bench-lib.sh
-ulimit -l unlimited 2>/dev/null || ulimit -l 65536 2>/dev/null || true
-
-work="$(mktemp -d /tmp/shoal-cpu.XXXXXX)"
+bench_prepare shoal-cpu
 "$SHOAL_BIN" server --listen 127.0.0.1:7400 --http 127.0.0.1:7480 --data-dir "$work/data" \
   --shards "$SHARDS" ${CONFIG:+--config "$CONFIG"} >"$work/node.log" 2>&1 &
 node=$!
-trap 'kill $node 2>/dev/null; wait $node 2>/dev/null; rm -rf "$work"' EXIT
+pids+=("$node")
 wait_health 127.0.0.1:7480
 
 generator=("$BENCH_BIN")

@@ -34,24 +34,13 @@ SYSTEMS="${SYSTEMS:-dynalite shoal-batch shoal-native shoal-periodic shoal-3node
 DYNALITE_DIR="${DYNALITE_DIR:-/tmp/shoal-dynalite}"
 DYNALITE_PORT="${DYNALITE_PORT:-4567}"
 
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release --locked -p shoal-cli -p shoal-bench-harness
-fi
-ulimit -l unlimited 2>/dev/null || ulimit -l 65536 2>/dev/null || true
+# bench_prepare, wait_port, wait_ready_line, wait_health.
+source tools/bench-lib.sh
+bench_prepare shoal-dynamo
 mkdir -p "$OUT_DIR"
-work="$(mktemp -d /tmp/shoal-dynamo.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 wanted() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 
-# wait_port, wait_ready_line, wait_health.
-source tools/bench-lib.sh
 
 stop_last() {
   kill "${pids[-1]}" 2>/dev/null || true

@@ -1,5 +1,25 @@
-# Shared by the benchmark scripts (`source tools/bench-lib.sh`): waiting, with deadlines, for
-# a port, a dev-cluster's ready line and a node's /health.
+# Shared by the benchmark scripts (`source tools/bench-lib.sh`): the common set-up and
+# clean-up, and waiting, with deadlines, for a port, a dev-cluster's ready line, a node's
+# /health and a node that has settled after a load.
+
+bench_prepare() { # prefix: build (unless SKIP_BUILD=1), memlock limit, scratch dir $work
+  # The release binaries, unless the caller points SHOAL_BIN/BENCH_BIN at ones built before.
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    cargo build --release --locked -p shoal-cli -p shoal-bench-harness
+  fi
+  # glommio registers I/O memory; make sure the lock limit allows it.
+  ulimit -l unlimited 2>/dev/null || ulimit -l 65536 2>/dev/null || true
+  # Every process started into $pids is stopped, and $work removed, when the script exits.
+  work="$(mktemp -d "/tmp/$1.XXXXXX")"
+  pids=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 
 wait_port() { # host port
   for _ in $(seq 1 200); do
