@@ -5,7 +5,8 @@
 # operation moves much less, so this is the figure to compare between builds.
 #
 # Usage: tools/bench-cpu.sh [WORKLOAD (c)] [SECONDS (10)]
-# Environment: SHARDS (2), RECORDS (100000), CONCURRENCY (50), CONFIG (a node config file),
+# Environment: SHARDS (2), RECORDS (100000), CONCURRENCY (50), RATE (open loop at this many
+# operations/s; closed loop if unset), CONFIG (a node config file),
 # GEN_CPU (pin the generator to this CPU, e.g. 0, with a CONFIG that pins the shard
 # elsewhere), SKIP_BUILD=1, SHOAL_BIN / BENCH_BIN. Prints one line of figures per run and
 # the node's reschedule interrupts per operation (on every CPU: an IPI that interrupts a
@@ -43,7 +44,7 @@ fi
 before="$(cpu_ticks)" res_before="$(reschedules)"
 duration=(--duration-s "$SECONDS_RUN")
 [[ "$WORKLOAD" == load ]] && duration=()
-"${generator[@]}" "${common[@]}" --workload "$WORKLOAD" "${duration[@]}" --out "$work/run.json" >/dev/null
+"${generator[@]}" "${common[@]}" --workload "$WORKLOAD" "${duration[@]}" ${RATE:+--rate "$RATE"} --out "$work/run.json" >/dev/null
 after="$(cpu_ticks)" res_after="$(reschedules)"
 hz="$(getconf CLK_TCK)"
 python3 - "$work/run.json" "$before" "$after" "$res_before" "$res_after" "$hz" "$SHARDS" <<'PY'
@@ -54,8 +55,8 @@ res = int(sys.argv[5]) - int(sys.argv[4])
 hz, shards = int(sys.argv[6]), sys.argv[7]
 ops = sum(o["count"] for o in run["ops"].values())
 us = lambda ticks: ticks / hz * 1e6 / ops
-p99 = {k: o["latency_us"]["p99"] for k, o in run["ops"].items()}
+lat = {k: (o["latency_us"]["p50"], o["latency_us"]["p99"]) for k, o in run["ops"].items()}
 print(f"workload {run['workload']} shards {shards}: {run['throughput']:.0f} ops/s, "
       f"node CPU {us(u1 - u0):.1f} us user + {us(s1 - s0):.1f} us system per op, "
-      f"{res / ops:.2f} reschedule IPIs per op, p99 us {p99}")
+      f"{res / ops:.2f} reschedule IPIs per op, p50/p99 us {lat}")
 PY

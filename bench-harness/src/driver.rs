@@ -87,7 +87,7 @@ impl OpError {
 }
 
 /// Random ASCII text that field values are sliced from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ValuePool {
     text: String,
 }
@@ -195,6 +195,11 @@ impl ShoalDriver {
     /// A driver over `client` (shared or its own; the client pipelines either way).
     pub fn new(client: Client, record: Record, consistency: Consistencies) -> ShoalDriver {
         ShoalDriver { client, record, consistency }
+    }
+
+    /// Opens the client's connections and learns the table's routing before the run.
+    pub async fn warm_up(&self) {
+        self.client.warm_up(&[self.table()]).await;
     }
 
     fn table(&self) -> &'static str {

@@ -27,6 +27,7 @@ pub mod driver;
 pub mod dynamo;
 pub mod keys;
 pub mod metrics;
+pub mod pacer;
 pub mod redis;
 pub mod report;
 pub mod rng;

@@ -6,9 +6,9 @@
 //!   `t0 + (i + k·N) / rate`, k = 0, 1, ... It sleeps until the next one if it is early and
 //!   starts at once if it is late. Latency is measured **from the intended start**, so time
 //!   spent waiting behind a stalled request is counted (no coordinated omission); the
-//!   service time from the actual send is kept beside it. tokio timers have a 1 ms
-//!   granularity, so an early task may start up to about 1 ms after its intended time, and
-//!   that lateness is part of the latency (it shows in the p50 of light loads).
+//!   service time from the actual send is kept beside it. An early task waits on its own
+//!   high-resolution timer ([`crate::pacer`]), not a tokio sleep, whose 1 ms granularity
+//!   would add up to a millisecond of the generator's own lateness to every latency.
 //!
 //! Each task records into its own [`Stats`]; the reporter drains them every interval,
 //! prints that interval's table and adds it to the totals (see [`crate::stats`]).
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, OpError, Record, ValuePool};
 use crate::keys::{Distribution, KeyChooser};
+use crate::pacer::Pacer;
 use crate::report::print_interval;
 use crate::rng::Rng;
 use crate::stats::Stats;
@@ -103,12 +104,20 @@ pub async fn run(config: &RunConfig, drivers: Vec<Driver>) -> RunResult {
     let mut chooser = KeyChooser::new(config.distribution);
     chooser.prepare(config.records);
     let tasks = drivers.len().max(1);
+    // Each task's histograms (about 1 ms each to allocate and zero), random state and value
+    // pool are made before the schedule starts. Made as the tasks were spawned, they made
+    // an open-loop run's first operations late by up to 70 ms, counted as latency.
+    let prepared: Vec<(Arc<Mutex<Stats>>, Rng, ValuePool)> = (0..drivers.len())
+        .map(|i| {
+            let mut rng = Rng::new(config.seed.wrapping_add(i as u64));
+            let values = ValuePool::new(&mut rng);
+            (Arc::new(Mutex::new(Stats::default())), rng, values)
+        })
+        .collect();
+    let task_stats: Vec<_> = prepared.iter().map(|(stats, _, _)| stats.clone()).collect();
     let start = Instant::now();
     let mut handles = Vec::new();
-    let mut task_stats = Vec::new();
-    for (i, driver) in drivers.into_iter().enumerate() {
-        let stats = Arc::new(Mutex::new(Stats::default()));
-        task_stats.push(stats.clone());
+    for (i, (driver, (stats, rng, values))) in drivers.into_iter().zip(prepared).enumerate() {
         let task = Task {
             index: i,
             tasks,
@@ -117,6 +126,8 @@ pub async fn run(config: &RunConfig, drivers: Vec<Driver>) -> RunResult {
             chooser: chooser.clone(),
             stats,
             driver,
+            rng,
+            values,
             start,
         };
         handles.push(tokio::spawn(task.run()));
@@ -177,18 +188,28 @@ struct Task {
     chooser: KeyChooser,
     stats: Arc<Mutex<Stats>>,
     driver: Driver,
+    rng: Rng,
+    values: ValuePool,
     start: Instant,
 }
 
 impl Task {
     async fn run(mut self) {
-        let mut rng = Rng::new(self.config.seed.wrapping_add(self.index as u64));
-        let values = ValuePool::new(&mut rng);
+        // Moved out: `execute` borrows the task mutably beside them.
+        let mut rng = std::mem::replace(&mut self.rng, Rng::new(0));
+        let values = std::mem::take(&mut self.values);
         let deadline = self.start + self.config.duration;
         // Open loop: this task's share of the schedule.
         let period = self.config.rate.map(|rate| Duration::from_secs_f64(1.0 / rate.max(1e-9)));
         let mut intended = self.start + period.map_or(Duration::ZERO, |p| p * self.index as u32);
         let task_period = period.map(|p| p * self.tasks as u32);
+        let pacer = match task_period.map(|_| Pacer::new()).transpose() {
+            Ok(pacer) => pacer,
+            Err(e) => {
+                eprintln!("task {}: no high-resolution timer ({e}); using tokio's", self.index);
+                None
+            }
+        };
         loop {
             if self.shared.stop.load(Ordering::Relaxed) {
                 break;
@@ -203,7 +224,13 @@ impl Task {
                     break;
                 }
                 if Instant::now() < intended {
-                    tokio::time::sleep_until(intended.into()).await;
+                    let paced = match &pacer {
+                        Some(pacer) => pacer.sleep_until(intended).await.is_ok(),
+                        None => false,
+                    };
+                    if !paced {
+                        tokio::time::sleep_until(intended.into()).await;
+                    }
                 }
             } else {
                 intended = Instant::now();

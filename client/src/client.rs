@@ -169,6 +169,50 @@ impl Client {
         result
     }
 
+    /// Prepares, before any traffic, what the first requests would otherwise wait for:
+    /// the routing facts of `tables`, each node's shard map, and a connection in every
+    /// connection slot of every shard (of the seed alone when routing is off). Unreachable
+    /// nodes are skipped, and marked down as a request would mark them; an unknown table
+    /// is left to the first request to report. Returns the number of connections open
+    /// afterwards.
+    pub async fn warm_up(&self, tables: &[&str]) -> usize {
+        for table in tables {
+            self.table_key(table).await;
+        }
+        let mut addresses = Vec::new();
+        if self.inner.config.shard_aware {
+            let topology = self.topology();
+            if topology.is_multi_node() {
+                for node in topology.nodes() {
+                    if self.node_address(node, 0).await.is_none() {
+                        continue;
+                    }
+                    match lock(&self.inner.nodes).get(node) {
+                        Some(NodeState::Known(Some(map))) => {
+                            addresses.extend(map.addresses().iter().cloned());
+                        }
+                        Some(NodeState::Known(None)) => addresses.push(node.clone()),
+                        Some(NodeState::Down(_)) | None => {}
+                    }
+                }
+            } else if let Some(map) = self.seed_shard_map() {
+                addresses.extend(map.addresses().iter().cloned());
+            }
+        }
+        if addresses.is_empty() {
+            addresses.clone_from(&self.inner.config.hosts);
+        }
+        let mut open = 0;
+        for address in addresses {
+            open += self.inner.pools.open_all(&address, &self.inner.config).await;
+        }
+        open
+    }
+
+    fn seed_shard_map(&self) -> Option<Arc<ShardMap>> {
+        self.inner.shards.read().map_or_else(|e| e.into_inner().clone(), |s| s.clone())
+    }
+
     /// The cluster info of a seed node; also refreshes the shard map and ring routing uses.
     ///
     /// # Errors
@@ -340,9 +384,8 @@ impl Client {
             let nodes = topology.replicas(token, schema.replication_factor);
             return Ok(Target::Replicas { token, nodes });
         }
-        let shards =
-            self.inner.shards.read().map_or_else(|e| e.into_inner().clone(), |s| s.clone());
-        Ok(shards
+        Ok(self
+            .seed_shard_map()
             .and_then(|s| s.address_of_token(token).map(|a| Target::Shard(a.to_owned())))
             .unwrap_or(Target::Main))
     }

@@ -18,6 +18,8 @@
 //!     replication_factor: 1,
 //!     compaction: Default::default(),
 //!     default_ttl_secs: 0,
+//!     ttl_attribute: None,
+//!     options: Default::default(),
 //! };
 //! client.create_table(spec, true).await?;
 //! let mut item = Item::new();

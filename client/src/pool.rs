@@ -57,19 +57,37 @@ impl Pools {
         address: &str,
         config: &ClientConfig,
     ) -> Result<Arc<Connection>, ClientError> {
-        let host = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let host = hosts.entry(address.to_owned()).or_insert_with(|| {
-                Arc::new(HostPool {
-                    address: address.to_owned(),
-                    slots: (0..config.connections_per_host.max(1))
-                        .map(|_| Slot::default())
-                        .collect(),
-                    next_slot: AtomicUsize::new(0),
-                })
-            });
-            Arc::clone(host)
-        };
-        host.connection(config).await
+        self.host(address, config).connection(config).await
+    }
+
+    /// Dials every slot of `address` that has no open connection; returns how many of its
+    /// slots hold one afterwards.
+    pub(crate) async fn open_all(&self, address: &str, config: &ClientConfig) -> usize {
+        let host = self.host(address, config);
+        let mut open = 0;
+        for slot in &host.slots {
+            let mut slot = slot.lock().await;
+            if slot.as_ref().is_some_and(|c| !c.is_closed()) {
+                open += 1;
+                continue;
+            }
+            if let Ok(connection) = Connection::open(address, config).await {
+                *slot = Some(Arc::new(connection));
+                open += 1;
+            }
+        }
+        open
+    }
+
+    fn host(&self, address: &str, config: &ClientConfig) -> Arc<HostPool> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let host = hosts.entry(address.to_owned()).or_insert_with(|| {
+            Arc::new(HostPool {
+                address: address.to_owned(),
+                slots: (0..config.connections_per_host.max(1)).map(|_| Slot::default()).collect(),
+                next_slot: AtomicUsize::new(0),
+            })
+        });
+        Arc::clone(host)
     }
 }

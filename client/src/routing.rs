@@ -60,6 +60,11 @@ impl ShardMap {
         Some(ShardMap { addresses })
     }
 
+    /// Every shard's address, shard 0 first.
+    pub(crate) fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
     /// The address of the shard that owns `token`.
     pub(crate) fn address_of_token(&self, token: u64) -> Option<&str> {
         let count = u32::try_from(self.addresses.len()).ok()?;
