@@ -52,9 +52,7 @@ const ROUND_INTERVAL_MAX: Duration = Duration::from_micros(200);
 
 /// The pause before a round that follows `empty_rounds` rounds without data.
 fn round_interval(empty_rounds: u32) -> Duration {
-    let min = std::env::var("XMIN").ok().and_then(|v| v.parse().ok()).map(Duration::from_micros).unwrap_or(ROUND_INTERVAL_MIN);
-    let max = std::env::var("XMAX").ok().and_then(|v| v.parse().ok()).map(Duration::from_micros).unwrap_or(ROUND_INTERVAL_MAX);
-    min.saturating_mul(1 << empty_rounds.min(8)).min(max)
+    ROUND_INTERVAL_MIN.saturating_mul(1 << empty_rounds.min(8)).min(ROUND_INTERVAL_MAX)
 }
 
 /// Events taken per epoll call.
