@@ -71,8 +71,7 @@ impl Pacer {
     fn arm(&self, after: Duration) -> io::Result<()> {
         let value = libc::timespec {
             tv_sec: libc::time_t::try_from(after.as_secs()).unwrap_or(libc::time_t::MAX),
-            // Below 10^9, so it fits in every target's c_long.
-            tv_nsec: libc::c_long::try_from(after.subsec_nanos()).unwrap_or(0),
+            tv_nsec: libc::c_long::from(after.subsec_nanos()),
         };
         let spec = libc::itimerspec {
             it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
@@ -95,7 +94,11 @@ impl Pacer {
             let mut expirations = [0u8; 8];
             // SAFETY: reading 8 bytes (the expiration count) into an 8-byte buffer.
             let n = unsafe {
-                libc::read(self.timer.as_raw_fd(), expirations.as_mut_ptr().cast(), expirations.len())
+                libc::read(
+                    self.timer.as_raw_fd(),
+                    expirations.as_mut_ptr().cast(),
+                    expirations.len(),
+                )
             };
             if n == 8 {
                 return Ok(());

@@ -51,6 +51,9 @@
 //!   The ring is refreshed every 10 s, and soon after a connection failure or an
 //!   `Unavailable` answer. In a one-node cluster the seed's own shard map routes. Everything
 //!   else goes to a seed, chosen round-robin, and the node forwards it.
+//! - **Warm-up.** Shard maps, table schemas and connections are fetched when first needed;
+//!   [`Client::warm_up`] fetches them all up front, so the first requests of a service (or
+//!   a benchmark) do not pay for them.
 //! - **Deadlines.** Every attempt runs under [`ClientConfig::request_timeout`] (or
 //!   [`RequestOptions::timeout`]), which the server also receives.
 //! - **Retries.** Idempotent requests ([`Request::is_idempotent`]) are retried on

@@ -115,3 +115,41 @@ async fn unreachable_shard_falls_back_to_the_main_address() -> Result<(), Client
     assert_eq!(call.await.expect("task")?, Some(key("a")));
     Ok(())
 }
+
+/// Waits, up to 5 s, until `node` has accepted `count` connections.
+async fn accepted_reaches(node: &FakeNode, count: usize) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while node.accepted() < count {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    true
+}
+
+#[tokio::test]
+async fn warm_up_opens_every_shard_connection_before_any_request() -> Result<(), ClientError> {
+    let mut cluster = cluster(sharded_info).await;
+    let client = Client::connect(config(&cluster.main.address)).await?;
+    assert_eq!(cluster.shards.iter().map(FakeNode::accepted).sum::<usize>(), 0, "lazy by default");
+    assert_eq!(client.warm_up(&["t"]).await, 2, "one connection per shard");
+    for shard in &cluster.shards {
+        assert!(accepted_reaches(shard, 1).await, "warm-up dialled every shard");
+    }
+    // Requests then use those connections: none is dialled again.
+    let pk = key_on_shard(1);
+    let call = tokio::spawn({
+        let client = client.clone();
+        let pk = pk.clone();
+        async move { client.get("t", key(&pk)).await }
+    });
+    let request = cluster.shards[1].next().await;
+    request.respond_ok(ResponseBody::Item(None));
+    assert_eq!(call.await.expect("task")?, None);
+    assert_eq!(cluster.shards[1].accepted(), 1);
+    // A second warm-up finds everything open.
+    assert_eq!(client.warm_up(&["t"]).await, 2);
+    assert_eq!(cluster.shards.iter().map(FakeNode::accepted).sum::<usize>(), 2);
+    Ok(())
+}
