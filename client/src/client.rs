@@ -632,7 +632,7 @@ pub(crate) fn unexpected(expected: &str, body: &ResponseBody) -> ClientError {
         ResponseBody::Empty => "an empty body",
         ResponseBody::Table(_) => "a table description",
         ResponseBody::Tables(_) => "a table list",
-        ResponseBody::Item(_) => "an item",
+        ResponseBody::Item(_) | ResponseBody::EncodedItem(_) => "an item",
         ResponseBody::Batch(_) => "batch results",
         ResponseBody::Page(_) => "a page",
         ResponseBody::ClusterInfo(_) => "cluster info",

@@ -10,9 +10,10 @@ use std::ops::Bound;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::metrics::EngineMetrics;
-use crate::read::ReadSnapshot;
+use crate::read::{ReadSnapshot, StoredRow};
 use crate::runtime;
 use crate::types::key::{partition_header_key, MARKER_ITEM};
+use crate::types::value::encode_item_map;
 use crate::types::{DecodedKey, ItemKey, Row, Value};
 
 /// Stored rows a scan page examines at most (live, deleted or expired).
@@ -66,18 +67,52 @@ impl Engine {
     pub async fn get_row(&self, table: u32, key: &ItemKey) -> Result<Option<Row>> {
         let snapshot = self.table(table)?.snapshot();
         EngineMetrics::add(&self.shared.metrics.reads, 1);
-        let row = snapshot.get_row(&key.encode()).await?;
-        let Some(mut row) = row else { return Ok(None) };
         if !snapshot.may_hold_partition_headers() {
-            return Ok(Some(row));
+            return snapshot.get_row(&key.encode()).await;
         }
-        let header = partition_header_key(key.token, &key.partition);
-        if let Some(partition) = snapshot.get_partition_header(&header).await? {
-            if let Some(ts) = partition.tombstone {
+        row_with_partition_deletion(&snapshot, key).await
+    }
+
+    /// [`Engine::get`] with the attributes encoded as a map value, as an item travels
+    /// ([`crate::types::value::encode_item_map`]). A row that one SSTable alone holds (the
+    /// usual case once a table has settled) is transcoded from its stored bytes, never
+    /// decoded into a row and attribute maps.
+    ///
+    /// # Errors
+    /// As [`Engine::get`].
+    pub async fn get_encoded(&self, table: u32, key: &ItemKey) -> Result<Option<Vec<u8>>> {
+        let now_ms = self.shared.clock.now_ms();
+        let snapshot = self.table(table)?.snapshot();
+        EngineMetrics::add(&self.shared.metrics.reads, 1);
+        let Some(mut stored) = snapshot.get_stored(&key.encode()).await? else {
+            return Ok(None);
+        };
+        if snapshot.may_hold_partition_headers() {
+            // A partition deletion applies to the decoded row; without one (the bloom
+            // filters usually say so at once) the stored bytes are used as they are.
+            let header = partition_header_key(key.token, &key.partition);
+            let partition = snapshot.get_partition_header(&header).await?;
+            if let Some(ts) = partition.and_then(|p| p.tombstone) {
+                let mut row = stored.into_row()?;
                 row.apply_partition_tombstone(ts);
+                stored = StoredRow::Merged(row);
             }
         }
-        Ok(Some(row))
+        let mut out = Vec::new();
+        let live = match stored {
+            StoredRow::Encoded(bytes) => {
+                out.reserve(bytes.len());
+                Row::encode_live_item(&bytes, now_ms, &mut out)?
+            }
+            StoredRow::Merged(row) => match row.into_live_attributes(now_ms) {
+                Some(attributes) => {
+                    encode_item_map(&attributes, &mut out);
+                    true
+                }
+                None => false,
+            },
+        };
+        Ok(live.then_some(out))
     }
 
     /// One page of live items with keys in the range.
@@ -114,6 +149,21 @@ impl Engine {
         EngineMetrics::add(&self.shared.metrics.scanned_rows, page.items.len() as u64);
         Ok(page)
     }
+}
+
+/// The merged row of `key` with its partition's deletion applied.
+async fn row_with_partition_deletion(
+    snapshot: &ReadSnapshot,
+    key: &ItemKey,
+) -> Result<Option<Row>> {
+    let Some(mut row) = snapshot.get_row(&key.encode()).await? else { return Ok(None) };
+    let header = partition_header_key(key.token, &key.partition);
+    if let Some(partition) = snapshot.get_partition_header(&header).await? {
+        if let Some(ts) = partition.tombstone {
+            row.apply_partition_tombstone(ts);
+        }
+    }
+    Ok(Some(row))
 }
 
 /// The deletion time of the partition a scan is in, found once per partition.

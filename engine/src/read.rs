@@ -34,6 +34,28 @@ pub struct ReadSnapshot {
     pub sstables: Sstables,
 }
 
+/// What a point read found under a key.
+#[derive(Clone, Debug)]
+pub enum StoredRow {
+    /// The row as one SSTable stores it (no other source held the key).
+    Encoded(Bytes),
+    /// The merge of the rows of several sources, or a memtable's row.
+    Merged(Row),
+}
+
+impl StoredRow {
+    /// The row, decoded if need be.
+    ///
+    /// # Errors
+    /// A stored row that does not decode.
+    pub fn into_row(self) -> Result<Row> {
+        match self {
+            StoredRow::Encoded(bytes) => Ok(Row::decode(&bytes)?),
+            StoredRow::Merged(row) => Ok(row),
+        }
+    }
+}
+
 fn fold(merged: &mut Option<Row>, row: Row) {
     match merged {
         Some(existing) => existing.merge_from(row),
@@ -65,6 +87,19 @@ impl ReadSnapshot {
     }
 
     async fn get_row_of(&self, key: &[u8], header: bool) -> Result<Option<Row>> {
+        self.get_stored_of(key, header).await?.map(StoredRow::into_row).transpose()
+    }
+
+    /// [`ReadSnapshot::get_row`], but a row that only one SSTable holds comes back as its
+    /// stored bytes, undecoded, for readers that would only encode it again.
+    ///
+    /// # Errors
+    /// As [`ReadSnapshot::get_row`].
+    pub async fn get_stored(&self, key: &[u8]) -> Result<Option<StoredRow>> {
+        self.get_stored_of(key, false).await
+    }
+
+    async fn get_stored_of(&self, key: &[u8], header: bool) -> Result<Option<StoredRow>> {
         let mut merged: Option<Row> = None;
         for memtable in &self.memtables {
             if header && !memtable.has_partition_headers() {
@@ -74,21 +109,39 @@ impl ReadSnapshot {
                 fold(&mut merged, row);
             }
         }
+        // The row of the only SSTable that held the key so far, with its row tombstone.
+        let mut single: Option<(Bytes, Option<u64>)> = None;
         for table in &self.sstables {
+            assert!(merged.is_none() || single.is_none(), "a row is either merged or single");
             // A row deletion at or after everything a table holds shadows all of it (a
             // whole-item put carries one): with tables newest first, the rest can be skipped.
-            let tombstone = merged.as_ref().and_then(|row| row.tombstone);
+            let tombstone = match (&merged, &single) {
+                (Some(row), _) => row.tombstone,
+                (None, Some((_, tombstone))) => *tombstone,
+                (None, None) => None,
+            };
             if tombstone.is_some_and(|t| t >= crate::flush::table_max_ts(table)) {
                 break;
             }
             if !in_range(key, table.first_key(), table.last_key()) || !table.may_contain(key) {
                 continue;
             }
-            if let Some(bytes) = table.get(key).await? {
-                fold(&mut merged, Row::decode(&bytes)?);
+            let Some(bytes) = table.get(key).await? else { continue };
+            if merged.is_none() && single.is_none() {
+                let tombstone = Row::encoded_tombstone(&bytes)?;
+                single = Some((bytes, tombstone));
+                continue;
             }
+            if let Some((first, _)) = single.take() {
+                fold(&mut merged, Row::decode(&first)?);
+            }
+            fold(&mut merged, Row::decode(&bytes)?);
         }
-        Ok(merged)
+        Ok(match (merged, single) {
+            (Some(row), _) => Some(StoredRow::Merged(row)),
+            (None, Some((bytes, _))) => Some(StoredRow::Encoded(bytes)),
+            (None, None) => None,
+        })
     }
 
     /// Whether any source may hold a partition header row (a partition-wide deletion).

@@ -121,6 +121,14 @@ async fn apply(engine: &mut Engine, world: &World, model: &mut Model, ts: &mut u
             let k = key(PARTITIONS[*p], Some(SORTS[*s]));
             let got = engine.get(TABLE, &k).await.unwrap();
             assert_eq!(got, model.live(&k, now_ms), "get {k:?}");
+            // The encoded read (transcoded when one SSTable holds the row) says the same.
+            let encoded = engine.get_encoded(TABLE, &k).await.unwrap();
+            let expected = model.live(&k, now_ms).map(|attributes| {
+                let mut out = Vec::new();
+                shoal_types::value::encode_item_map(&attributes, &mut out);
+                out
+            });
+            assert_eq!(encoded, expected, "get_encoded {k:?}");
         }
         Op::Scan { p, reverse, limit } => {
             check_scan(engine, model, now_ms, *p, *reverse, *limit).await

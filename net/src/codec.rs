@@ -703,6 +703,11 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             let t = fb::ItemResult::create(&mut fbb, &fb::ItemResultArgs { item });
             (fb::ResponseBody::ItemResult, Some(t.as_union_value()))
         }
+        ResponseBody::EncodedItem(item) => {
+            let item = item.as_ref().map(|bytes| fbb.create_vector(bytes));
+            let t = fb::ItemResult::create(&mut fbb, &fb::ItemResultArgs { item });
+            (fb::ResponseBody::ItemResult, Some(t.as_union_value()))
+        }
         ResponseBody::Batch(results) => {
             let results: Vec<_> = results
                 .iter()
@@ -1184,6 +1189,25 @@ mod tests {
             };
             assert_eq!(decode_response(&encode_response(&response)).unwrap(), response);
         }
+    }
+
+    #[test]
+    fn an_encoded_item_travels_as_the_item() {
+        let one = item(&[("a", Value::Bool(true)), ("b", n("12.5"))]);
+        for (plain, encoded) in [
+            (
+                ResponseBody::Item(Some(one.clone())),
+                ResponseBody::EncodedItem(Some(encode_item(&one))),
+            ),
+            (ResponseBody::Item(None), ResponseBody::EncodedItem(None)),
+        ] {
+            let wire = encode_response(&Response::ok(encoded.clone()));
+            assert_eq!(wire, encode_response(&Response::ok(plain.clone())), "same bytes");
+            assert_eq!(decode_response(&wire).unwrap().body, plain);
+            assert_eq!(encoded.with_decoded_item().unwrap(), plain);
+        }
+        let broken = ResponseBody::EncodedItem(Some(vec![0x08, 0x05]));
+        assert!(broken.with_decoded_item().is_err(), "an undecodable item is an error");
     }
 
     #[test]

@@ -615,6 +615,11 @@ pub enum ResponseBody {
     Tables(Vec<TableDescription>),
     /// One item, or none.
     Item(Option<Item>),
+    /// One item already encoded as a map value ([`encode_item`]), or none: what a node's
+    /// fast read path answers without decoding the stored row. On the wire it is exactly
+    /// [`ResponseBody::Item`], and it decodes as one; only a node's own code sees this form
+    /// ([`ResponseBody::with_decoded_item`] turns it into the other).
+    EncodedItem(Option<Vec<u8>>),
     /// Per-item outcomes of a batch.
     Batch(Vec<ItemStatus>),
     /// A query or scan page.
@@ -634,6 +639,22 @@ pub enum ResponseBody {
     Schema(Vec<(TableDescription, bool)>),
     /// The node's view of every node.
     Nodes(Vec<NodeView>),
+}
+
+impl ResponseBody {
+    /// The body with an [`ResponseBody::EncodedItem`] decoded into a
+    /// [`ResponseBody::Item`] (any other body as it is), for code that reads the item.
+    ///
+    /// # Errors
+    /// The encoded item does not decode.
+    pub fn with_decoded_item(self) -> Result<ResponseBody> {
+        match self {
+            ResponseBody::EncodedItem(bytes) => {
+                Ok(ResponseBody::Item(bytes.map(|b| decode_item(&b, "item")).transpose()?))
+            }
+            other => Ok(other),
+        }
+    }
 }
 
 /// A response.
@@ -703,12 +724,7 @@ pub fn encode_item(item: &Item) -> Vec<u8> {
 }
 
 fn encode_item_into(item: &Item, out: &mut Vec<u8>) {
-    out.push(0x08);
-    shoal_types::put_varint(out, item.len() as u64);
-    for (name, value) in item {
-        shoal_types::put_len_prefixed(out, name.as_bytes());
-        value.encode(out);
-    }
+    shoal_types::value::encode_item_map(item, out);
 }
 
 /// Decodes an item encoded by [`encode_item`].

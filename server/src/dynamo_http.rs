@@ -24,7 +24,7 @@ use glommio::net::{TcpListener, TcpStream};
 
 use shoal_dynamo::http::{write_response, Limits, Parsed, RequestParser, CONTINUE_RESPONSE};
 use shoal_dynamo::{ApiConfig, Backend};
-use shoal_net::{Request, RequestEnvelope, RequestHeader, Response, TableDescription};
+use shoal_net::{Request, RequestEnvelope, RequestHeader, Response, Status, TableDescription};
 
 use crate::readiness::{self, Registration};
 use crate::router;
@@ -58,7 +58,16 @@ impl Backend for ShardBackend {
     }
 
     async fn call(&self, header: RequestHeader, request: Request) -> Response {
-        router::handle_envelope(&self.shard, RequestEnvelope { header, request }, None).await
+        let mut response =
+            router::handle_envelope(&self.shard, RequestEnvelope { header, request }, None).await;
+        // The API reads items, so a read's encoded item is decoded here.
+        match std::mem::take(&mut response.body).with_decoded_item() {
+            Ok(body) => response.body = body,
+            Err(e) => {
+                return Response::error(Status::Internal, format!("a stored item: {e}"));
+            }
+        }
+        response
     }
 }
 

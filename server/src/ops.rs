@@ -265,6 +265,13 @@ pub async fn get(
     let paths = exprs.projection(projection)?;
     exprs.finish()?;
     let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
+    // A whole item that this node alone reads goes out as it is stored (transcoded, not
+    // decoded into maps and encoded again). An expiry attribute needs the decoded item.
+    if paths.is_none() && table.spec.ttl_attribute.is_none() {
+        if let Some(item) = replicas::read_item_here_encoded(shard, table, &key, cl).await? {
+            return Ok(Response::ok(ResponseBody::EncodedItem(item)));
+        }
+    }
     let item = current(shard, table, &key, cl).await?;
     Ok(Response::ok(ResponseBody::Item(item.map(|i| projected(&paths, i)))))
 }

@@ -255,6 +255,43 @@ async fn read_one(
     }
 }
 
+/// Whether this node alone answers a read of `key` at `cl`: the level needs one answer and
+/// this node is a live replica. Then the number of live replicas (for the background
+/// repair); `None` if other replicas must be asked.
+///
+/// # Errors
+/// Too few live replicas for `cl` ([`Status::Unavailable`]).
+fn answerable_here(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    cl: Consistency,
+) -> OpResult<Option<usize>> {
+    let replicas = replicas(shard, table, key.token);
+    let need = required(shard, cl, replicas.len());
+    check_available(shard, &replicas, need, cl)?;
+    let here = replicas.iter().any(|r| r.is_me && r.up);
+    Ok((need == 1 && here).then(|| replicas.iter().filter(|r| r.up).count()))
+}
+
+/// [`read`]'s live item, encoded as an item travels, when this node alone answers at `cl`
+/// (see [`answerable_here`]); `None` when other replicas must be asked (use [`read`]). The
+/// row is transcoded from its stored bytes when one SSTable holds it.
+///
+/// # Errors
+/// As [`read`].
+pub async fn read_item_here_encoded(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    cl: Consistency,
+) -> OpResult<Option<Option<Vec<u8>>>> {
+    let Some(live) = answerable_here(shard, table, key, cl)? else { return Ok(None) };
+    let item = shard.engine.get_encoded(table.id, key).await?;
+    maybe_background_repair(shard, table, key, live);
+    Ok(Some(item))
+}
+
 /// Reads `key` at `cl`: the merged newest row of the replicas that answered; stale replicas
 /// are repaired (before answering at QUORUM and ALL, in the background at ONE).
 pub async fn read(
@@ -263,18 +300,17 @@ pub async fn read(
     key: &ItemKey,
     cl: Consistency,
 ) -> OpResult<Option<Row>> {
+    if let Some(live) = answerable_here(shard, table, key, cl)? {
+        let row = shard.engine.get_row(table.id, key).await?;
+        maybe_background_repair(shard, table, key, live);
+        return Ok(row);
+    }
     let mut replicas = replicas(shard, table, key.token);
     let n = replicas.len();
     let need = required(shard, cl, n);
-    check_available(shard, &replicas, need, cl)?;
     // This node first (no network), then the others in ring order.
     replicas.sort_by_key(|r| !r.is_me);
     let live: Vec<Replica> = replicas.into_iter().filter(|r| r.up).collect();
-    if need == 1 && live.first().is_some_and(|r| r.is_me) {
-        let row = shard.engine.get_row(table.id, key).await?;
-        maybe_background_repair(shard, table, key, live.len());
-        return Ok(row);
-    }
     // Ask only as many replicas as the level needs (this node first): the first for data,
     // the others for digests. If some fail, ask the remaining live ones. Each call runs as
     // its own task.

@@ -178,7 +178,7 @@ fn body_name(body: &ResponseBody) -> &'static str {
         ResponseBody::Empty => "no body",
         ResponseBody::Table(_) => "a table",
         ResponseBody::Tables(_) => "a table list",
-        ResponseBody::Item(_) => "an item",
+        ResponseBody::Item(_) | ResponseBody::EncodedItem(_) => "an item",
         ResponseBody::Batch(_) => "batch outcomes",
         ResponseBody::Page(_) => "a page",
         ResponseBody::ClusterInfo(_) => "cluster info",

@@ -222,11 +222,19 @@ impl<'a> Reader<'a> {
     ///
     /// [`Error::Decode`] if the length exceeds the bytes left or the bytes are not UTF-8.
     pub fn string(&mut self) -> Result<String> {
+        self.str().map(str::to_owned)
+    }
+
+    /// [`Reader::string`] without copying: the string as it lies in the buffer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reader::string`].
+    pub fn str(&mut self) -> Result<&'a str> {
         let start = self.pos;
         let bytes = self.len_prefixed()?;
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| self.error(format!("string at offset {start} is not UTF-8: {e}")))?;
-        Ok(text.to_owned())
+        std::str::from_utf8(bytes)
+            .map_err(|e| self.error(format!("string at offset {start} is not UTF-8: {e}")))
     }
 }
 

@@ -345,11 +345,7 @@ impl Row {
     /// [`Error::Decode`] if the bytes are not exactly what [`Row::encode`] writes.
     pub fn decode(buf: &[u8]) -> Result<Row> {
         let mut r = Reader::new(buf, "row");
-        let flags = r.u8()?;
-        if flags & !ROW_FLAG_TOMBSTONE != 0 {
-            return Err(r.error(format!("unknown row flags {flags:#04x}")));
-        }
-        let tombstone = if flags & ROW_FLAG_TOMBSTONE != 0 { Some(r.varint()?) } else { None };
+        let tombstone = read_row_tombstone(&mut r)?;
         let count = r.count()?;
         let mut cells = BTreeMap::new();
         for _ in 0..count {
@@ -365,6 +361,85 @@ impl Row {
         }
         Ok(Row { tombstone, cells })
     }
+}
+
+/// Transcoding a stored row straight into an item's encoding, for reads that would decode it
+/// only to encode its live attributes again.
+impl Row {
+    /// Appends to `out` the live attributes of the row encoded in `buf` as an item (a map
+    /// value, as [`crate::value::encode_item_map`] writes `row.into_live_attributes(now_ms)`),
+    /// copying names and values as they lie in `buf` instead of building the row. Returns
+    /// whether the row has a live attribute; if not, nothing is appended.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] where [`Row::decode`] would fail, except that the order of names
+    /// inside nested maps and sets is not checked.
+    pub fn encode_live_item(buf: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Result<bool> {
+        let mut r = Reader::new(buf, "row");
+        let tombstone = read_row_tombstone(&mut r)?;
+        let count = r.count()?;
+        // (name, value) byte ranges of the live cells, in name order.
+        let mut live: smallvec::SmallVec<[(&[u8], &[u8]); 16]> = smallvec::SmallVec::new();
+        let mut last: Option<&str> = None;
+        for _ in 0..count {
+            let name = r.str()?;
+            if last.is_some_and(|last| last >= name) {
+                return Err(r.error(format!("attribute {name:?} out of order")));
+            }
+            last = Some(name);
+            let flags = r.u8()?;
+            if flags & !(CELL_FLAG_LIVE | CELL_FLAG_EXPIRY) != 0 {
+                return Err(r.error(format!("unknown cell flags {flags:#04x}")));
+            }
+            let ts = r.varint()?;
+            let expires_at_ms = if flags & CELL_FLAG_EXPIRY != 0 {
+                match r.varint()? {
+                    0 => return Err(r.error("expiry flag set with expiry 0")),
+                    expires_at_ms => expires_at_ms,
+                }
+            } else {
+                0
+            };
+            if flags & CELL_FLAG_LIVE == 0 {
+                continue;
+            }
+            let value_start = r.pos();
+            crate::value::skip(&mut r)?;
+            let value = buf.get(value_start..r.pos()).unwrap_or_default();
+            let cell = Cell { ts, expires_at_ms, value: None };
+            if tombstone.is_none_or(|t| ts > t) && !cell.is_expired(now_ms) {
+                live.push((name.as_bytes(), value));
+            }
+        }
+        if r.remaining() != 0 {
+            return Err(r.error(format!("{} bytes after the row", r.remaining())));
+        }
+        if live.is_empty() {
+            return Ok(false);
+        }
+        crate::value::put_item_map_header(out, live.len());
+        for (name, value) in live {
+            put_len_prefixed(out, name);
+            out.extend_from_slice(value);
+        }
+        Ok(true)
+    }
+
+    /// The row tombstone of the row encoded in `buf`, read without decoding the cells.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] if the row's flags are not valid.
+    pub fn encoded_tombstone(buf: &[u8]) -> Result<Option<Timestamp>> {
+        read_row_tombstone(&mut Reader::new(buf, "row"))
+    }
+}
+
+fn read_row_tombstone(r: &mut Reader<'_>) -> Result<Option<Timestamp>> {
+    let flags = r.u8()?;
+    if flags & !ROW_FLAG_TOMBSTONE != 0 {
+        return Err(r.error(format!("unknown row flags {flags:#04x}")));
+    }
+    Ok(if flags & ROW_FLAG_TOMBSTONE != 0 { Some(r.varint()?) } else { None })
 }
 
 fn read_cell(r: &mut Reader<'_>) -> Result<Cell> {
@@ -556,6 +631,51 @@ mod tests {
             let bytes = row.to_bytes();
             prop_assert_eq!(bytes.len(), row.encoded_len());
             prop_assert_eq!(Row::decode(&bytes).unwrap(), row);
+        }
+
+        #[test]
+        fn transcoding_matches_decoding(
+            row in arb_stored_row(),
+            now_ms in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()],
+        ) {
+            let bytes = row.to_bytes();
+            let mut out = vec![0xee];
+            let live = Row::encode_live_item(&bytes, now_ms, &mut out).unwrap();
+            match row.into_live_attributes(now_ms) {
+                Some(attributes) => {
+                    let mut expected = vec![0xee];
+                    crate::value::encode_item_map(&attributes, &mut expected);
+                    prop_assert!(live);
+                    prop_assert_eq!(out, expected);
+                }
+                None => {
+                    prop_assert!(!live);
+                    prop_assert_eq!(out, vec![0xee], "nothing appended");
+                }
+            }
+            prop_assert_eq!(Row::encoded_tombstone(&bytes).unwrap(), Row::decode(&bytes).unwrap().tombstone);
+        }
+
+        #[test]
+        fn transcoding_damaged_rows_never_panics(
+            row in arb_stored_row(),
+            at in any::<prop::sample::Index>(),
+            byte: u8,
+        ) {
+            let mut bytes = row.to_bytes();
+            let index = at.index(bytes.len());
+            bytes[index] = byte;
+            let mut out = Vec::new();
+            let transcoded = Row::encode_live_item(&bytes, 1, &mut out);
+            // Whatever decodes must transcode to the same item.
+            if let Ok(decoded) = Row::decode(&bytes) {
+                let mut expected = Vec::new();
+                if let Some(attributes) = decoded.into_live_attributes(1) {
+                    crate::value::encode_item_map(&attributes, &mut expected);
+                }
+                prop_assert!(transcoded.is_ok());
+                prop_assert_eq!(out, expected);
+            }
         }
 
         #[test]

@@ -217,6 +217,68 @@ impl Value {
     }
 }
 
+/// Encodes `entries` as a map value ([`Value::M`]), as an item travels, without building a
+/// `Value`.
+pub fn encode_item_map(entries: &BTreeMap<String, Value>, out: &mut Vec<u8>) {
+    out.push(TAG_M);
+    put_varint(out, entries.len() as u64);
+    for (name, value) in entries {
+        put_len_prefixed(out, name.as_bytes());
+        value.encode(out);
+    }
+}
+
+/// The map tag and entry count that open an item's encoding (see [`encode_item_map`]);
+/// entries follow as a length-prefixed name and a value each.
+pub(crate) fn put_item_map_header(out: &mut Vec<u8>, entries: usize) {
+    out.push(TAG_M);
+    put_varint(out, entries as u64);
+}
+
+/// Moves the reader past one encoded value without building it, checking what
+/// [`Value::read`] checks except the order of map names and set elements (strings are
+/// checked to be UTF-8, numbers decoded, lengths bounded, nesting limited).
+///
+/// # Errors
+/// As [`Value::decode`].
+pub(crate) fn skip(r: &mut Reader<'_>) -> Result<()> {
+    skip_at_depth(r, 0)
+}
+
+fn skip_at_depth(r: &mut Reader<'_>, depth: usize) -> Result<()> {
+    let tag = r.u8()?;
+    match tag {
+        TAG_S => skip_string(r),
+        TAG_N => read_number(r).map(drop),
+        TAG_B => r.len_prefixed().map(drop),
+        TAG_FALSE | TAG_TRUE | TAG_NULL => Ok(()),
+        TAG_L | TAG_M if depth >= NESTING_DEPTH_MAX => {
+            Err(r.error(format!("lists and maps nest deeper than {NESTING_DEPTH_MAX} levels")))
+        }
+        TAG_L => {
+            for _ in 0..r.count()? {
+                skip_at_depth(r, depth + 1)?;
+            }
+            Ok(())
+        }
+        TAG_M => {
+            for _ in 0..r.count()? {
+                skip_string(r)?;
+                skip_at_depth(r, depth + 1)?;
+            }
+            Ok(())
+        }
+        TAG_SS => (0..r.count()?).try_for_each(|_| skip_string(r)),
+        TAG_NS => (0..r.count()?).try_for_each(|_| read_number(r).map(drop)),
+        TAG_BS => (0..r.count()?).try_for_each(|_| r.len_prefixed().map(drop)),
+        other => Err(r.error(format!("unknown tag {other:#04x} at offset {}", r.pos() - 1))),
+    }
+}
+
+fn skip_string(r: &mut Reader<'_>) -> Result<()> {
+    r.str().map(drop)
+}
+
 /// `depth` counts the lists and maps enclosing the value about to be read.
 fn read_at_depth(r: &mut Reader<'_>, depth: usize) -> Result<Value> {
     let tag = r.u8()?;
