@@ -719,12 +719,8 @@ fn invalid(reason: impl Into<String>) -> MessageError {
 pub fn encode_item(item: &Item) -> Vec<u8> {
     // Cloning into Value::M would copy the whole item; encode the map in place instead.
     let mut out = Vec::new();
-    encode_item_into(item, &mut out);
+    shoal_types::value::encode_item_map(item, &mut out);
     out
-}
-
-fn encode_item_into(item: &Item, out: &mut Vec<u8>) {
-    shoal_types::value::encode_item_map(item, out);
 }
 
 /// Decodes an item encoded by [`encode_item`].

@@ -84,7 +84,7 @@ impl Cell {
 
     /// Whether the expiry has passed at `now_ms` (tombstones are dead anyway).
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expires_at_ms != 0 && self.expires_at_ms <= now_ms
+        expiry_passed(self.expires_at_ms, now_ms)
     }
 
     /// The merge order: `Greater` means `self` wins over `other`. A total order: `Equal` only
@@ -394,8 +394,7 @@ impl Row {
             let value_start = r.pos();
             crate::value::skip(&mut r)?;
             let value = buf.get(value_start..r.pos()).unwrap_or_default();
-            let cell = Cell { ts, expires_at_ms, value: None };
-            if tombstone.is_none_or(|t| ts > t) && !cell.is_expired(now_ms) {
+            if tombstone.is_none_or(|t| ts > t) && !expiry_passed(expires_at_ms, now_ms) {
                 live.push((name.as_bytes(), value));
             }
         }
@@ -420,6 +419,12 @@ impl Row {
     pub fn encoded_tombstone(buf: &[u8]) -> Result<Option<Timestamp>> {
         read_row_tombstone(&mut Reader::new(buf, "row"))
     }
+}
+
+/// Whether a cell expiry (0 for none) has passed at `now_ms`: [`Cell::is_expired`]'s rule,
+/// for cells read without being built.
+fn expiry_passed(expires_at_ms: u64, now_ms: u64) -> bool {
+    expires_at_ms != 0 && expires_at_ms <= now_ms
 }
 
 fn read_row_tombstone(r: &mut Reader<'_>) -> Result<Option<Timestamp>> {

@@ -145,14 +145,7 @@ impl Value {
                 put_varint(out, items.len() as u64);
                 items.iter().for_each(|item| item.encode(out));
             }
-            Value::M(entries) => {
-                out.push(TAG_M);
-                put_varint(out, entries.len() as u64);
-                for (name, value) in entries {
-                    put_len_prefixed(out, name.as_bytes());
-                    value.encode(out);
-                }
-            }
+            Value::M(entries) => encode_item_map(entries, out),
             Value::Ss(set) => {
                 encode_set(out, TAG_SS, set, |out, s| put_len_prefixed(out, s.as_bytes()))
             }
@@ -217,11 +210,10 @@ impl Value {
     }
 }
 
-/// Encodes `entries` as a map value ([`Value::M`]), as an item travels, without building a
-/// `Value`.
+/// Encodes `entries` as a map value, as [`Value::M`] is encoded and as an item travels,
+/// without building a `Value`.
 pub fn encode_item_map(entries: &BTreeMap<String, Value>, out: &mut Vec<u8>) {
-    out.push(TAG_M);
-    put_varint(out, entries.len() as u64);
+    put_item_map_header(out, entries.len());
     for (name, value) in entries {
         put_len_prefixed(out, name.as_bytes());
         value.encode(out);
