@@ -67,10 +67,7 @@ impl Engine {
     pub async fn get_row(&self, table: u32, key: &ItemKey) -> Result<Option<Row>> {
         let snapshot = self.table(table)?.snapshot();
         EngineMetrics::add(&self.shared.metrics.reads, 1);
-        if !snapshot.may_hold_partition_headers() {
-            return snapshot.get_row(&key.encode()).await;
-        }
-        row_with_partition_deletion(&snapshot, key).await
+        stored_with_partition_deletion(&snapshot, key).await?.map(StoredRow::into_row).transpose()
     }
 
     /// [`Engine::get`] with the attributes encoded as a map value, as an item travels
@@ -84,20 +81,9 @@ impl Engine {
         let now_ms = self.shared.clock.now_ms();
         let snapshot = self.table(table)?.snapshot();
         EngineMetrics::add(&self.shared.metrics.reads, 1);
-        let Some(mut stored) = snapshot.get_stored(&key.encode()).await? else {
+        let Some(stored) = stored_with_partition_deletion(&snapshot, key).await? else {
             return Ok(None);
         };
-        if snapshot.may_hold_partition_headers() {
-            // A partition deletion applies to the decoded row; without one (the bloom
-            // filters usually say so at once) the stored bytes are used as they are.
-            let header = partition_header_key(key.token, &key.partition);
-            let partition = snapshot.get_partition_header(&header).await?;
-            if let Some(ts) = partition.and_then(|p| p.tombstone) {
-                let mut row = stored.into_row()?;
-                row.apply_partition_tombstone(ts);
-                stored = StoredRow::Merged(row);
-            }
-        }
         let mut out = Vec::new();
         let live = match stored {
             StoredRow::Encoded(bytes) => {
@@ -151,19 +137,23 @@ impl Engine {
     }
 }
 
-/// The merged row of `key` with its partition's deletion applied.
-async fn row_with_partition_deletion(
+/// The stored row of `key` with its partition's deletion applied. A row that one SSTable
+/// alone holds stays encoded unless a deletion applies to it (the bloom filters usually
+/// say at once that there is none).
+async fn stored_with_partition_deletion(
     snapshot: &ReadSnapshot,
     key: &ItemKey,
-) -> Result<Option<Row>> {
-    let Some(mut row) = snapshot.get_row(&key.encode()).await? else { return Ok(None) };
-    let header = partition_header_key(key.token, &key.partition);
-    if let Some(partition) = snapshot.get_partition_header(&header).await? {
-        if let Some(ts) = partition.tombstone {
-            row.apply_partition_tombstone(ts);
-        }
+) -> Result<Option<StoredRow>> {
+    let Some(stored) = snapshot.get_stored(&key.encode()).await? else { return Ok(None) };
+    if !snapshot.may_hold_partition_headers() {
+        return Ok(Some(stored));
     }
-    Ok(Some(row))
+    let header = partition_header_key(key.token, &key.partition);
+    let partition = snapshot.get_partition_header(&header).await?;
+    let Some(ts) = partition.and_then(|p| p.tombstone) else { return Ok(Some(stored)) };
+    let mut row = stored.into_row()?;
+    row.apply_partition_tombstone(ts);
+    Ok(Some(StoredRow::Merged(row)))
 }
 
 /// The deletion time of the partition a scan is in, found once per partition.

@@ -68,35 +68,24 @@ fn in_range(key: &[u8], first: &[u8], last: &[u8]) -> bool {
 }
 
 impl ReadSnapshot {
-    /// The merged row stored under `key` across every source, tombstones included, or `None`
-    /// if no source holds the key.
+    /// What is stored under `key` across every source, tombstones included, or `None` if no
+    /// source holds the key: the merged row, or the stored bytes of a row that only one
+    /// SSTable holds (undecoded, for readers that would only encode it again; see
+    /// [`StoredRow::into_row`]).
     ///
     /// # Errors
     /// I/O and checksum errors of SSTable reads.
-    pub async fn get_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        self.get_row_of(key, false).await
-    }
-
-    /// [`ReadSnapshot::get_row`] for a partition header key: memtables that never took a
-    /// partition deletion are skipped.
-    ///
-    /// # Errors
-    /// As [`ReadSnapshot::get_row`].
-    pub async fn get_partition_header(&self, key: &[u8]) -> Result<Option<Row>> {
-        self.get_row_of(key, true).await
-    }
-
-    async fn get_row_of(&self, key: &[u8], header: bool) -> Result<Option<Row>> {
-        self.get_stored_of(key, header).await?.map(StoredRow::into_row).transpose()
-    }
-
-    /// [`ReadSnapshot::get_row`], but a row that only one SSTable holds comes back as its
-    /// stored bytes, undecoded, for readers that would only encode it again.
-    ///
-    /// # Errors
-    /// As [`ReadSnapshot::get_row`].
     pub async fn get_stored(&self, key: &[u8]) -> Result<Option<StoredRow>> {
         self.get_stored_of(key, false).await
+    }
+
+    /// The merged row under a partition header key: memtables that never took a partition
+    /// deletion are skipped.
+    ///
+    /// # Errors
+    /// As [`ReadSnapshot::get_stored`].
+    pub async fn get_partition_header(&self, key: &[u8]) -> Result<Option<Row>> {
+        self.get_stored_of(key, true).await?.map(StoredRow::into_row).transpose()
     }
 
     async fn get_stored_of(&self, key: &[u8], header: bool) -> Result<Option<StoredRow>> {
