@@ -124,9 +124,8 @@ fn frame_error_response(e: &FrameError) -> Response {
 
 async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let fd = stream.as_raw_fd();
     // Without epoll (descriptor limits), reads go through glommio alone, as before.
-    let registration = Registration::of_this_shard(fd);
+    let registration = Registration::of_this_shard(stream.as_raw_fd());
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let limit = shard.node.settings.inflight_per_connection.max(1);
     let max_frame = shard.node.settings.frame_bytes_max;
@@ -201,7 +200,7 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
             }
         }
         let busy = || shard_is_busy(shard);
-        match readiness::read_some(fd, registration.as_ref(), busy, &mut reader, &mut chunk).await {
+        match readiness::read_some(registration.as_ref(), busy, &mut reader, &mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }

@@ -82,8 +82,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, settings: Rc<D
 
 async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) {
     let _ = stream.set_nodelay(true);
-    let fd = stream.as_raw_fd();
-    let registration = Registration::of_this_shard(fd);
+    let registration = Registration::of_this_shard(stream.as_raw_fd());
     let backend = ShardBackend { shard: shard.clone() };
     let mut parser = RequestParser::new(settings.limits);
     let mut stream = stream;
@@ -144,10 +143,7 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream, settings: &DynamoSettings) 
         };
         let busy = || crate::conn::shard_is_busy(shard);
         let read = async {
-            Some(
-                readiness::read_some(fd, registration.as_ref(), busy, &mut stream, &mut chunk)
-                    .await,
-            )
+            Some(readiness::read_some(registration.as_ref(), busy, &mut stream, &mut chunk).await)
         };
         let expired = async {
             shoal_engine::runtime::sleep(wait).await;

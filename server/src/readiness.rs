@@ -260,27 +260,25 @@ impl Drop for Registration {
     }
 }
 
-/// Reads what the socket `fd` (read through `reader`) has, waiting for it if need be:
-/// parked on the shard's epoll while `busy()` says the shard has other work, through
-/// glommio otherwise (or without a registration).
+/// Reads what the socket read through `reader` has, waiting for it if need be: parked on
+/// the shard's epoll while `busy()` says the shard has other work, through glommio
+/// otherwise, or always without a registration (which must be this socket's).
 ///
 /// # Errors
 /// The socket's error.
 pub async fn read_some(
-    fd: RawFd,
     registration: Option<&Registration>,
     busy: impl Fn() -> bool,
     reader: &mut (impl futures_lite::AsyncRead + Unpin),
     chunk: &mut [u8],
 ) -> io::Result<usize> {
     if let Some(registration) = registration {
-        debug_assert_eq!(registration.fd, fd, "the registration is this socket's");
         loop {
             // Our own `recv` first, busy or not: a glommio read that finds data arms an
             // io_uring poll for the next one at once (an IPI when it fires on a running
             // shard); measured, going to glommio directly when idle cost 0.05 IPIs and
             // 1.5 µs of system time per GET more.
-            if let Some(result) = try_recv(fd, chunk) {
+            if let Some(result) = try_recv(registration.fd, chunk) {
                 return result;
             }
             // No await since the read above: see the module's invariants.
@@ -386,8 +384,7 @@ mod tests {
     fn read_some_waits_on_epoll_only_while_the_shard_is_busy() {
         run_test(|| async {
             let (mut client, mut server) = connected_pair().await;
-            let fd = server.as_raw_fd();
-            let registration = Registration::of_this_shard(fd);
+            let registration = Registration::of_this_shard(server.as_raw_fd());
             let readiness = Readiness::of_this_shard().expect("epoll");
             let mut buf = [0u8; 8];
 
@@ -397,7 +394,7 @@ mod tests {
                 client
             });
             let before = readiness.rounds();
-            let n = read_some(fd, registration.as_ref(), || true, &mut server, &mut buf)
+            let n = read_some(registration.as_ref(), || true, &mut server, &mut buf)
                 .await
                 .expect("read");
             assert_eq!(buf.get(..n), Some(&b"abc"[..]));
@@ -410,7 +407,7 @@ mod tests {
                 client
             });
             let before = readiness.rounds();
-            let n = read_some(fd, registration.as_ref(), || false, &mut server, &mut buf)
+            let n = read_some(registration.as_ref(), || false, &mut server, &mut buf)
                 .await
                 .expect("read");
             assert_eq!(buf.get(..n), Some(&b"de"[..]));
@@ -419,7 +416,7 @@ mod tests {
 
             // A closed peer reads as end of stream on either path.
             drop(client);
-            let n = read_some(fd, registration.as_ref(), || true, &mut server, &mut buf)
+            let n = read_some(registration.as_ref(), || true, &mut server, &mut buf)
                 .await
                 .expect("read");
             assert_eq!(n, 0);

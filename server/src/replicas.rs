@@ -255,27 +255,40 @@ async fn read_one(
     }
 }
 
-/// Whether this node alone answers a read of `key` at `cl`: the level needs one answer and
-/// this node is a live replica. Then the number of live replicas (for the background
-/// repair); `None` if other replicas must be asked.
+/// How a read at some level proceeds.
+enum ReadPlan {
+    /// This node alone answers (the level needs one answer and this node is a live
+    /// replica); `live` replicas exist (for the background repair).
+    Here { live: usize },
+    /// Ask these live replicas, this node first; `need` of the `n` replicas must answer.
+    Ask { live: Vec<Replica>, n: usize, need: usize },
+}
+
+/// How a read of `key` at `cl` proceeds.
 ///
 /// # Errors
 /// Too few live replicas for `cl` ([`Status::Unavailable`]).
-fn answerable_here(
+fn plan_read(
     shard: &Rc<Shard>,
     table: &TableDescription,
     key: &ItemKey,
     cl: Consistency,
-) -> OpResult<Option<usize>> {
-    let replicas = replicas(shard, table, key.token);
-    let need = required(shard, cl, replicas.len());
+) -> OpResult<ReadPlan> {
+    let mut replicas = replicas(shard, table, key.token);
+    let n = replicas.len();
+    let need = required(shard, cl, n);
     check_available(shard, &replicas, need, cl)?;
-    let here = replicas.iter().any(|r| r.is_me && r.up);
-    Ok((need == 1 && here).then(|| replicas.iter().filter(|r| r.up).count()))
+    // This node first (no network), then the others in ring order.
+    replicas.sort_by_key(|r| !r.is_me);
+    let live: Vec<Replica> = replicas.into_iter().filter(|r| r.up).collect();
+    if need == 1 && live.first().is_some_and(|r| r.is_me) {
+        return Ok(ReadPlan::Here { live: live.len() });
+    }
+    Ok(ReadPlan::Ask { live, n, need })
 }
 
 /// [`read`]'s live item, encoded as an item travels, when this node alone answers at `cl`
-/// (see [`answerable_here`]); `None` when other replicas must be asked (use [`read`]). The
+/// (see [`ReadPlan::Here`]); `None` when other replicas must be asked (use [`read`]). The
 /// row is transcoded from its stored bytes when one SSTable holds it.
 ///
 /// # Errors
@@ -286,7 +299,7 @@ pub async fn read_item_here_encoded(
     key: &ItemKey,
     cl: Consistency,
 ) -> OpResult<Option<Option<Vec<u8>>>> {
-    let Some(live) = answerable_here(shard, table, key, cl)? else { return Ok(None) };
+    let ReadPlan::Here { live } = plan_read(shard, table, key, cl)? else { return Ok(None) };
     let item = shard.engine.get_encoded(table.id, key).await?;
     maybe_background_repair(shard, table, key, live);
     Ok(Some(item))
@@ -300,17 +313,14 @@ pub async fn read(
     key: &ItemKey,
     cl: Consistency,
 ) -> OpResult<Option<Row>> {
-    if let Some(live) = answerable_here(shard, table, key, cl)? {
-        let row = shard.engine.get_row(table.id, key).await?;
-        maybe_background_repair(shard, table, key, live);
-        return Ok(row);
-    }
-    let mut replicas = replicas(shard, table, key.token);
-    let n = replicas.len();
-    let need = required(shard, cl, n);
-    // This node first (no network), then the others in ring order.
-    replicas.sort_by_key(|r| !r.is_me);
-    let live: Vec<Replica> = replicas.into_iter().filter(|r| r.up).collect();
+    let (live, n, need) = match plan_read(shard, table, key, cl)? {
+        ReadPlan::Here { live } => {
+            let row = shard.engine.get_row(table.id, key).await?;
+            maybe_background_repair(shard, table, key, live);
+            return Ok(row);
+        }
+        ReadPlan::Ask { live, n, need } => (live, n, need),
+    };
     // Ask only as many replicas as the level needs (this node first): the first for data,
     // the others for digests. If some fail, ask the remaining live ones. Each call runs as
     // its own task.
