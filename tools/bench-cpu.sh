@@ -18,8 +18,6 @@ SECONDS_RUN="${2:-10}"
 SHARDS="${SHARDS:-2}"
 RECORDS="${RECORDS:-100000}"
 CONCURRENCY="${CONCURRENCY:-50}"
-SHOAL_BIN="${SHOAL_BIN:-target/release/shoal}"
-BENCH_BIN="${BENCH_BIN:-target/release/shoal-bench}"
 # bench_prepare, wait_health, wait_settled.
 source tools/bench-lib.sh
 bench_prepare shoal-cpu

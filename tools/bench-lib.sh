@@ -2,6 +2,10 @@
 # clean-up, and waiting, with deadlines, for a port, a dev-cluster's ready line, a node's
 # /health and a node that has settled after a load.
 
+# The binaries bench_prepare builds, unless the caller points these at others.
+SHOAL_BIN="${SHOAL_BIN:-target/release/shoal}"
+BENCH_BIN="${BENCH_BIN:-target/release/shoal-bench}"
+
 bench_prepare() { # prefix: build (unless SKIP_BUILD=1), memlock limit, scratch dir $work
   # The release binaries, unless the caller points SHOAL_BIN/BENCH_BIN at ones built before.
   if [[ "${SKIP_BUILD:-0}" != 1 ]]; then

@@ -87,7 +87,7 @@ impl OpError {
 }
 
 /// Random ASCII text that field values are sliced from.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ValuePool {
     text: String,
 }

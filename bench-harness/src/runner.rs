@@ -126,11 +126,9 @@ pub async fn run(config: &RunConfig, drivers: Vec<Driver>) -> RunResult {
             chooser: chooser.clone(),
             stats,
             driver,
-            rng,
-            values,
             start,
         };
-        handles.push(tokio::spawn(task.run()));
+        handles.push(tokio::spawn(task.run(rng, values)));
     }
     // The reporter moves interval samples here; the rest is drained after the last task.
     let totals = Arc::new(Mutex::new(Stats::default()));
@@ -188,16 +186,11 @@ struct Task {
     chooser: KeyChooser,
     stats: Arc<Mutex<Stats>>,
     driver: Driver,
-    rng: Rng,
-    values: ValuePool,
     start: Instant,
 }
 
 impl Task {
-    async fn run(mut self) {
-        // Moved out: `execute` borrows the task mutably beside them.
-        let mut rng = std::mem::replace(&mut self.rng, Rng::new(0));
-        let values = std::mem::take(&mut self.values);
+    async fn run(mut self, mut rng: Rng, values: ValuePool) {
         let deadline = self.start + self.config.duration;
         // Open loop: this task's share of the schedule.
         let period = self.config.rate.map(|rate| Duration::from_secs_f64(1.0 / rate.max(1e-9)));
