@@ -13,13 +13,8 @@
 #![deny(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
-/// mimalloc instead of the system allocator: the node allocates per request (decoded rows,
-/// values, keys) on every core at once, and glibc's malloc showed as ~12 % of a node's CPU
-/// (arena locking, consolidation); mimalloc's thread-local free lists are made for that.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod admin;
+mod allocator;
 mod args;
 mod commands;
 mod dev_cluster;

@@ -19,6 +19,7 @@ use crate::error::CliError;
 /// error (exit 1) if the node fails to start or stops on a fatal error.
 pub fn run(args: &ServerArgs) -> Result<(), CliError> {
     let config = node_config(args)?;
+    crate::allocator::retain_freed_pages();
     shoal_server::run(config).map_err(|e| match e {
         ServerError::Config(_) => CliError::bad_input(e.to_string()),
         other => CliError::internal(other.to_string()),
