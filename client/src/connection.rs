@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::BytesMut;
 use shoal_net::{FrameKind, RequestEnvelope, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
@@ -133,7 +133,7 @@ impl Connection {
             shutdown,
         });
         let (outgoing, queue) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(Arc::clone(&shared), write, queue));
+        tokio::spawn(write_loop(Arc::clone(&shared), write, queue, config.write_coalescing));
         tokio::spawn(read_loop(Arc::clone(&shared), read, config.max_frame_bytes));
         Ok(Connection { shared, outgoing, next_request_id: AtomicU64::new(1) })
     }
@@ -170,11 +170,15 @@ impl Connection {
 }
 
 /// Writes queued frames until the queue closes (the connection was dropped), a write fails,
-/// or the connection shuts down.
+/// or the connection shuts down. With `coalescing`, the loop yields once between taking the
+/// first queued frame and gathering the rest (see [`ClientConfig::write_coalescing`]): tokio
+/// runs a task woken by a send right after the sender (its LIFO slot), which without the
+/// yield made every request its own write when many callers were ready at once.
 async fn write_loop(
     shared: Arc<Shared>,
-    mut write: OwnedWriteHalf,
+    mut write: impl tokio::io::AsyncWrite + Unpin,
     mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
+    coalescing: bool,
 ) {
     let mut shutdown = shared.shutdown.subscribe();
     let mut batch = Vec::new();
@@ -184,6 +188,9 @@ async fn write_loop(
             _ = shutdown.changed() => return,
         };
         let Some(first) = next else { break "connection dropped by the client".to_owned() };
+        if coalescing {
+            tokio::task::yield_now().await;
+        }
         batch.clear();
         batch.extend_from_slice(&first);
         while batch.len() < WRITE_BATCH_BYTES_MAX {
@@ -253,5 +260,79 @@ fn complete_frames(
         let result = shoal_net::decode_response(&frame.body)
             .map_err(|error| ClientError::Protocol(format!("undecodable response: {error}")));
         shared.complete(frame.request_id, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A socket stand-in that records the length of every write.
+    #[derive(Clone, Default)]
+    struct RecordingWriter {
+        writes: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl tokio::io::AsyncWrite for RecordingWriter {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.writes.lock().expect("writes").push(buf.len());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Ten tasks woken together each queue a 100-byte frame; returns the writes they took.
+    async fn writes_for_ten_simultaneous_requests(coalescing: bool) -> Vec<usize> {
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            address: "test".to_owned(),
+            state: Mutex::new(State { waiting: HashMap::new(), closed: None }),
+            permits: Semaphore::new(16),
+            shutdown,
+        });
+        let socket = RecordingWriter::default();
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_loop(shared, socket.clone(), queue, coalescing));
+        let go = Arc::new(tokio::sync::Notify::new());
+        let mut callers = Vec::new();
+        for _ in 0..10 {
+            let (go, outgoing) = (Arc::clone(&go), outgoing.clone());
+            let notified = go.notified_owned();
+            callers.push(tokio::spawn(async move {
+                notified.await;
+                outgoing.send(vec![0; 100]).expect("writer runs");
+            }));
+        }
+        // Every caller waits before they are all released at once.
+        tokio::task::yield_now().await;
+        go.notify_waiters();
+        for caller in callers {
+            caller.await.expect("caller");
+        }
+        drop(outgoing);
+        writer.await.expect("writer");
+        let writes = socket.writes.lock().expect("writes").clone();
+        assert_eq!(writes.iter().sum::<usize>(), 1000, "every frame was written once");
+        writes
+    }
+
+    // One worker thread: tokio runs a task woken by another right after it (the LIFO slot),
+    // the case coalescing is for.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn requests_issued_together_leave_in_one_write() {
+        let writes = writes_for_ten_simultaneous_requests(true).await;
+        assert!(writes.len() <= 2, "ten ready callers took {} writes: {writes:?}", writes.len());
     }
 }
