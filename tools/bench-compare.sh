@@ -8,8 +8,11 @@
 # Settings (environment): RECORDS (100000), VALUE_BYTES (1000, in 10 fields), DURATION_S
 # (30 per workload), CONCURRENCY (50 connections), THREADS (1 generator thread),
 # OUT_DIR (bench-out/compare), SYSTEMS (which to run, default
-# "shoal-1node shoal-1shard shoal-3node redis redis-aof"; shoal-1shard is the same node
-# with one shard, which on a 2-core machine leaves the other core to the generator); ratios use $OUT_DIR/redis-*.json even from an
+# "shoal-1node shoal-1shard shoal-1node-conns shoal-3node redis redis-aof"; shoal-1shard is
+# the same node with one shard, which on a 2-core machine leaves the other core to the
+# generator; shoal-1node-conns is the 2-shard node driven with a client per task
+# (`--shoal-clients 0`), so each task has its own connections as against Redis, where the
+# other Shoal rows share one pipelined client; ratios use $OUT_DIR/redis-*.json even from an
 # earlier run), SKIP_BUILD=1 to use the binaries already built (SHOAL_BIN,
 # BENCH_BIN override their paths). Needs redis-server (apt-get install -y redis-server).
 set -euo pipefail
@@ -20,7 +23,7 @@ DURATION_S="${DURATION_S:-30}"
 CONCURRENCY="${CONCURRENCY:-50}"
 THREADS="${THREADS:-1}"
 OUT_DIR="${OUT_DIR:-bench-out/compare}"
-SYSTEMS="${SYSTEMS:-shoal-1node shoal-1shard shoal-3node redis redis-aof}"
+SYSTEMS="${SYSTEMS:-shoal-1node shoal-1shard shoal-1node-conns shoal-3node redis redis-aof}"
 REDIS_PORT=6390
 REDIS_AOF_PORT=6391
 
@@ -59,10 +62,11 @@ run_all() { # name target hosts extra-args... ($SETTLE: metrics endpoints to wai
 systems=()
 wanted() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 
-# 1. Shoal, one node, two shards (then the same with one shard). After each load the node
-# settles (flushes and compactions finish) before the workloads.
-for variant in shoal-1node:2 shoal-1shard:1; do
-  name="${variant%%:*}" shards="${variant##*:}"
+# 1. Shoal, one node, two shards (then the same with one shard, then two shards with a client
+# per task). After each load the node settles (flushes and compactions finish) before the
+# workloads.
+for variant in shoal-1node:2:1 shoal-1shard:1:1 shoal-1node-conns:2:0; do
+  IFS=: read -r name shards clients <<<"$variant"
   wanted "$name" || continue
   mkdir -p "$work/$name"
   "$SHOAL_BIN" server --listen 127.0.0.1:7400 --http 127.0.0.1:7480 --data-dir "$work/$name" \
@@ -70,7 +74,7 @@ for variant in shoal-1node:2 shoal-1shard:1; do
   pids+=($!)
   wait_health 127.0.0.1:7480
   SETTLE=127.0.0.1:7480 run_all "$name" shoal 127.0.0.1:7400 --rf 1 \
-    --read-consistency ONE --write-consistency ONE
+    --read-consistency ONE --write-consistency ONE --shoal-clients "$clients"
   systems+=("$name")
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done

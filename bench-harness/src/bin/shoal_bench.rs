@@ -137,8 +137,12 @@ struct Args {
     /// Retries of idempotent requests inside the Shoal client (0: every failure counts).
     #[arg(long, default_value_t = 0)]
     retries: u32,
-    /// Shoal clients shared by the tasks (0: one per task, like one connection per task).
-    #[arg(long, default_value_t = 0)]
+    /// Shoal clients shared by the tasks: 1 (the default) is one client for the whole run,
+    /// as an application (and YCSB's Cassandra binding, or cassandra-stress) shares one driver
+    /// session; its pipelined connections carry every task's requests. 0: one client per
+    /// task, so each task has connections of its own, one request in flight on each, as the
+    /// Redis target's connection per task.
+    #[arg(long, default_value_t = 1)]
     shoal_clients: usize,
     /// AWS access key of the DynamoDB target (requests are signed with Signature V4 for
     /// us-east-1, service dynamodb).
