@@ -14,7 +14,7 @@
 //! `MANIFEST`, the SSTables `{id:020}.sst`, the `io-probe` file, and `commitlog/`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -32,6 +32,9 @@ use crate::runtime::{self, AsyncLock, Notify, Queue};
 use crate::sstable::{Compression, Sstable, SstableOptions};
 use crate::table::{LiveFile, TableOptions, TableState};
 use crate::types::{DecodedKey, ItemKey, Row};
+
+/// A staged row's place: table id and encoded item key.
+type StagedKey = (u32, Vec<u8>);
 
 /// One core's storage engine. Cheap to clone; every clone is the same engine.
 #[derive(Clone)]
@@ -52,6 +55,10 @@ pub(crate) struct Shared {
     pub(crate) manifest_lock: AsyncLock,
     /// Lower bounds of the log segments of writes between append and memtable.
     inflight_segments: RefCell<BTreeMap<u64, usize>>,
+    /// Rows of writes staged by [`Engine::stage_write`] and not yet in a memtable, merged
+    /// per (table, encoded key), with how many such writes each holds. Read-modify-writes
+    /// read them ([`Engine::staged_row`]) on top of the stored row; nothing else does.
+    staged: RefCell<HashMap<StagedKey, (Row, usize)>>,
     /// The first durability failure; once set, no write is acknowledged.
     failure: RefCell<Option<String>>,
     pub(crate) flush_done: Notify,
@@ -160,6 +167,7 @@ impl Engine {
             manifest: RefCell::new(state),
             manifest_lock: AsyncLock::default(),
             inflight_segments: RefCell::new(BTreeMap::new()),
+            staged: RefCell::new(HashMap::new()),
             failure: RefCell::new(None),
             flush_done: Notify::default(),
             flusher_running: Cell::new(false),
@@ -253,7 +261,33 @@ impl Engine {
     /// durability failure, [`Error::Closed`].
     pub async fn write(&self, table: u32, key: &ItemKey, row: Row) -> Result<()> {
         key.validate()?;
-        self.write_encoded(table, key.encode(), row, false).await
+        self.stage_encoded(table, key.encode(), row, false, false).await?.finish().await
+    }
+
+    /// The first half of [`Engine::write`], for read-modify-writes: checks the write, waits
+    /// for room, and places its record in the commit log, which fixes its order among this
+    /// engine's writes. Reads do not see it until [`StagedWrite::finish`], which waits for
+    /// the record to be durable and then applies it; meanwhile [`Engine::staged_row`] does.
+    ///
+    /// A caller that decides its writes under a lock (read, decide, write) releases the lock
+    /// once the write is staged, and the next decision reads the stored row merged with
+    /// `staged_row`: so writes decided one after another on one item share one fdatasync
+    /// instead of each waiting for its own, and none decides on a state that misses one
+    /// before it. Should a staged write fail, the log has stopped, so every write staged
+    /// after it fails too and none acknowledged depended on it.
+    ///
+    /// # Errors
+    /// As [`Engine::write`], except for the flush's outcome, which `finish` reports.
+    pub async fn stage_write(&self, table: u32, key: &ItemKey, row: Row) -> Result<StagedWrite> {
+        key.validate()?;
+        self.stage_encoded(table, key.encode(), row, false, true).await
+    }
+
+    /// The rows of writes to `key` staged by [`Engine::stage_write`] and not finished yet,
+    /// merged: what a read-modify-write merges over the row it read.
+    pub fn staged_row(&self, table: u32, key: &ItemKey) -> Option<Row> {
+        let staged = self.shared.staged.borrow();
+        staged.get(&(table, key.encode())).map(|(row, _)| row.clone())
     }
 
     /// Deletes the whole partition at `ts`: every item of it written at or before `ts` dies.
@@ -269,16 +303,18 @@ impl Engine {
     ) -> Result<()> {
         partition.validate("partition key", crate::types::key::PARTITION_KEY_BYTES_MAX)?;
         let key = crate::types::key::partition_header_key(token, partition);
-        self.write_encoded(table, key, Row::delete_item(ts), true).await
+        self.stage_encoded(table, key, Row::delete_item(ts), true, false).await?.finish().await
     }
 
-    async fn write_encoded(
+    /// Stages a write; `for_updates` registers its row with [`Engine::staged_row`].
+    async fn stage_encoded(
         &self,
         table_id: u32,
         key: Vec<u8>,
         row: Row,
         is_header: bool,
-    ) -> Result<()> {
+        for_updates: bool,
+    ) -> Result<StagedWrite> {
         self.check_writable()?;
         row.validate()?;
         self.table(table_id)?;
@@ -286,33 +322,23 @@ impl Engine {
         let record = encode_record(table_id, &key, &row);
         let lower = self.shared.log.current_position().segment;
         *self.shared.inflight_segments.borrow_mut().entry(lower).or_default() += 1;
-        let appended = self.shared.log.append(&record).await;
-        self.end_inflight(lower);
-        let position = match appended {
-            Ok(position) => position,
+        // From here until the row is in a memtable, its log segment must not be released.
+        let inflight = InflightWrite { engine: self.clone(), lower };
+        let append = match self.shared.log.stage(&record).await {
+            Ok(append) => append,
             Err(error) => return Err(self.note_log_failure(error)),
         };
-        // The table may have been dropped while the record was being synced.
-        let Ok(table) = self.table(table_id) else {
-            return Ok(());
-        };
-        let bytes = {
-            let active = table.active.borrow();
-            if is_header {
-                active.note_partition_header();
-            }
-            active.apply(&key, row, position.segment);
-            active.approximate_bytes()
-        };
-        self.shared.metrics.writes.set(self.shared.metrics.writes.get() + 1);
-        self.shared
-            .metrics
-            .user_bytes
-            .set(self.shared.metrics.user_bytes.get() + record.len() as u64);
-        if bytes >= self.shared.config.memtable_bytes && table.seal_active() {
-            self.schedule_flush();
-        }
-        Ok(())
+        let registered = for_updates.then(|| StagedRegistration::add(self, table_id, &key, &row));
+        Ok(StagedWrite {
+            inflight,
+            registered,
+            append,
+            table_id,
+            key,
+            row,
+            is_header,
+            record_bytes: record.len() as u64,
+        })
     }
 
     fn end_inflight(&self, lower: u64) {
@@ -470,6 +496,11 @@ impl Engine {
         &self.shared.clock
     }
 
+    /// The commit log's counters since open (appends, flushes, bytes).
+    pub fn log_stats(&self) -> crate::commitlog::CommitLogStats {
+        self.shared.log.stats()
+    }
+
     /// The engine's counters.
     pub fn metrics(&self) -> &EngineMetrics {
         &self.shared.metrics
@@ -523,5 +554,118 @@ impl Engine {
             entries: f.reader.entries(),
         };
         Ok(files.iter().map(summary).collect())
+    }
+}
+
+/// A write placed in the commit log but not yet durable nor visible: see
+/// [`Engine::stage_write`]. Dropping it leaves the record in the log (applied at the next
+/// replay) but not in the memtable, so callers finish what they stage.
+#[must_use = "a staged write is acknowledged and visible only after finish()"]
+pub struct StagedWrite {
+    inflight: InflightWrite,
+    /// Present for a write staged by [`Engine::stage_write`].
+    registered: Option<StagedRegistration>,
+    append: crate::commitlog::StagedAppend,
+    table_id: u32,
+    key: Vec<u8>,
+    row: Row,
+    is_header: bool,
+    record_bytes: u64,
+}
+
+impl StagedWrite {
+    /// Waits for the record to be durable (batch sync), then applies the row to its table's
+    /// memtable, where reads see it.
+    ///
+    /// # Errors
+    /// [`Error::WritesStopped`] if the record's write or sync failed; [`Error::Closed`].
+    pub async fn finish(self) -> Result<()> {
+        let StagedWrite {
+            inflight,
+            registered,
+            append,
+            table_id,
+            key,
+            row,
+            is_header,
+            record_bytes,
+        } = self;
+        let appended = append.durable().await;
+        let engine = inflight.engine.clone();
+        // The row reaches the memtable below with no await in between; until then staged_row
+        // still shows it (and after, showing it as well as the memtable changes nothing:
+        // merging a row twice gives the same row).
+        drop(inflight);
+        drop(registered);
+        let position = match appended {
+            Ok(position) => position,
+            Err(error) => return Err(engine.note_log_failure(error)),
+        };
+        // The table may have been dropped while the record was being synced.
+        let Ok(table) = engine.table(table_id) else {
+            return Ok(());
+        };
+        let bytes = {
+            let active = table.active.borrow();
+            if is_header {
+                active.note_partition_header();
+            }
+            active.apply(&key, row, position.segment);
+            active.approximate_bytes()
+        };
+        let metrics = &engine.shared.metrics;
+        metrics.writes.set(metrics.writes.get() + 1);
+        metrics.user_bytes.set(metrics.user_bytes.get() + record_bytes);
+        if bytes >= engine.shared.config.memtable_bytes && table.seal_active() {
+            engine.schedule_flush();
+        }
+        Ok(())
+    }
+}
+
+/// A staged write's part of [`Engine::staged_row`]: its row stays merged there until it is
+/// dropped, and the key's entry goes when its last write does.
+struct StagedRegistration {
+    engine: Engine,
+    table_id: u32,
+    key: Vec<u8>,
+}
+
+impl StagedRegistration {
+    fn add(engine: &Engine, table_id: u32, key: &[u8], row: &Row) -> StagedRegistration {
+        let mut staged = engine.shared.staged.borrow_mut();
+        let entry = staged.entry((table_id, key.to_vec())).or_insert_with(|| (Row::default(), 0));
+        entry.0.merge_from(row.clone());
+        entry.1 += 1;
+        StagedRegistration { engine: engine.clone(), table_id, key: key.to_vec() }
+    }
+}
+
+impl Drop for StagedRegistration {
+    fn drop(&mut self) {
+        let mut staged = self.engine.shared.staged.borrow_mut();
+        let key = (self.table_id, std::mem::take(&mut self.key));
+        let Some(entry) = staged.get_mut(&key) else {
+            debug_assert!(false, "a staged write's entry is removed only by its last write");
+            return;
+        };
+        entry.1 -= 1;
+        if entry.1 == 0 {
+            staged.remove(&key);
+        }
+    }
+}
+
+/// A write between its log append and its memtable: keeps its log segment (and every later
+/// one) from being released by a flush meanwhile. Ends on drop, so a cancelled write does
+/// not pin the log for good.
+struct InflightWrite {
+    engine: Engine,
+    lower: u64,
+}
+
+impl Drop for InflightWrite {
+    fn drop(&mut self) {
+        self.engine.end_inflight(self.lower);
     }
 }

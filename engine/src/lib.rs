@@ -35,7 +35,7 @@ pub mod runtime;
 pub mod sstable;
 pub mod table;
 
-pub use engine::{Engine, FileSummary, OpenReport};
+pub use engine::{Engine, FileSummary, OpenReport, StagedWrite};
 pub use error::{Error, Result};
 pub use manifest::CompactionStrategy;
 pub use query::{ScanPage, ScanRange};

@@ -1,9 +1,12 @@
 //! Item operations, executed on the shard that owns the item's partition.
 //!
-//! Conditional writes and updates read, decide and write under the item's lock stripe, so
-//! on one node they are atomic: of many concurrent put-if-absent calls exactly one wins,
-//! and concurrent increments are never lost. (Across replicas this needs lightweight
-//! transactions; see the cluster issue.)
+//! Conditional writes and updates read, decide and stage their write under the item's lock
+//! stripe, so on one node they are atomic: of many concurrent put-if-absent calls exactly
+//! one wins, and concurrent increments are never lost. The lock is released once the write
+//! has its place in the commit log, not once it is durable; the next decision reads the
+//! writes staged before it on top of the stored row (`current_for_write`), so decisions on
+//! a hot item share an fdatasync instead of queueing for one each. (Across replicas this
+//! needs lightweight transactions; see the cluster issue.)
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,7 @@ use shoal_types::{ItemKey, Row, Value};
 use shoal_net::keys::{is_key_attribute, item_key, key_item};
 use std::rc::Rc;
 
+use shoal_engine::runtime::AsyncLockGuard;
 use shoal_net::Consistency;
 
 use crate::replicas;
@@ -211,6 +215,31 @@ async fn current_versioned(
     cl: Consistency,
 ) -> OpResult<Current> {
     let row = replicas::read(shard, table, key, cl).await?;
+    Ok(versioned(shard, table, row))
+}
+
+/// What a read-modify-write decides on, under the item's lock: the row as a read at `cl`
+/// sees it, with the writes this node decided on the item before and has not finished yet
+/// on top ([`shoal_engine::Engine::stage_write`]: a decision releases the lock once its
+/// write is staged, before the write is durable).
+async fn current_for_write(
+    shard: &Rc<Shard>,
+    table: &TableDescription,
+    key: &ItemKey,
+    cl: Consistency,
+) -> OpResult<Current> {
+    let mut row = replicas::read(shard, table, key, cl).await?;
+    if let Some(staged) = shard.engine.staged_row(table.id, key) {
+        row = Some(match row {
+            Some(stored) => Row::merge(stored, staged),
+            None => staged,
+        });
+    }
+    Ok(versioned(shard, table, row))
+}
+
+/// The live item of `row` and its versions.
+fn versioned(shard: &Shard, table: &TableDescription, row: Option<Row>) -> Current {
     let newest = row.as_ref().and_then(Row::max_ts).unwrap_or(0);
     let now_ms = shard.engine.clock().now_ms();
     let mut item = row.and_then(|r| r.into_live_attributes(now_ms));
@@ -218,7 +247,7 @@ async fn current_versioned(
     if expired {
         item = None;
     }
-    Ok(Current { item, newest, expired })
+    Current { item, newest, expired }
 }
 
 /// The timestamp of a write that read a row whose newest timestamp is `read_ts`.
@@ -229,12 +258,20 @@ fn write_timestamp(shard: &Shard, requested: u64, read_ts: u64) -> u64 {
 }
 
 /// Writes `row` here (the primary replica) and to the other replicas at `cl`.
+///
+/// `decided` is the item's lock when a read-modify-write decided the row under it. It is
+/// released as soon as this node's copy is staged in the commit log, so the next decision
+/// on the item (which reads the staged row, see [`current_for_write`]) waits for this one's
+/// place in the log, not for its fdatasync: decisions on a hot item share fdatasyncs
+/// instead of queueing one fdatasync each. A node that holds no copy keeps the lock to the
+/// end, as the next decision can only read the replicas.
 async fn write(
     shard: &Rc<Shard>,
     table: &TableDescription,
     key: &ItemKey,
     row: Row,
     cl: Consistency,
+    decided: Option<AsyncLockGuard>,
 ) -> OpResult<()> {
     let replicas = replicas::replicas(shard, table, key.token);
     let need = replicas::required(shard, cl, replicas.len());
@@ -242,14 +279,25 @@ async fn write(
     // Normally this node is the primary; a batch or a changing view may run a write on a
     // node that holds no replica, which then only coordinates.
     let local = replicas.iter().any(|r| r.is_me);
-    if local && replicas.len() == 1 {
-        // The only replica (a single node, or RF 1): nothing to send, no copy of the row.
-        return Ok(shard.engine.write(table.id, key, row).await?);
+    if !local {
+        let written = replicas::replicate(shard, table, key, &row, cl).await;
+        drop(decided);
+        return written;
     }
-    if local {
-        shard.engine.write(table.id, key, row.clone()).await?;
+    // The only replica (a single node, or RF 1) sends nothing, so needs no copy of the row.
+    let copy = (replicas.len() > 1).then(|| row.clone());
+    match decided {
+        Some(lock) => {
+            let staged = shard.engine.stage_write(table.id, key, row).await?;
+            drop(lock);
+            staged.finish().await?;
+        }
+        None => shard.engine.write(table.id, key, row).await?,
     }
-    replicas::replicate(shard, table, key, &row, cl).await
+    match copy {
+        Some(row) => replicas::replicate(shard, table, key, &row, cl).await,
+        None => Ok(()),
+    }
 }
 
 /// GET.
@@ -302,13 +350,13 @@ async fn read_before_write(
     encoded: &[u8],
     condition: &Option<Condition>,
     options: &WriteOptions<'_>,
-) -> OpResult<(Option<shoal_engine::runtime::AsyncLockGuard>, Option<Item>, u64)> {
+) -> OpResult<(Option<AsyncLockGuard>, Option<Item>, u64)> {
     let needs_read = condition.is_some() || options.return_values == ReturnValues::AllOld;
     if !needs_read {
         return Ok((None, None, 0));
     }
     let guard = shard.lock_key(encoded).await;
-    let current = current_versioned(shard, table, key, options.consistency).await?;
+    let current = current_for_write(shard, table, key, options.consistency).await?;
     if !condition_holds(condition, current.item.as_ref())? {
         return Err(condition_failed());
     }
@@ -328,7 +376,7 @@ pub async fn put(
     let key = item_key(&table.spec, &item, false).map_err(OpError::bad)?;
     check_item_size(shard, &item)?;
     let encoded = key.encode();
-    let (_guard, old, read_ts) =
+    let (decided, old, read_ts) =
         read_before_write(shard, table, &key, &encoded, &condition, &options).await?;
     let ts = write_timestamp(shard, options.timestamp_micros, read_ts);
     let expires = expires_at_ms(shard, table, options.ttl_secs);
@@ -337,7 +385,8 @@ pub async fn put(
         ReturnValues::AllNew => Some(item.clone()),
         ReturnValues::None => None,
     };
-    write(shard, table, &key, Row::put_item(ts, item, expires), options.consistency).await?;
+    let row = Row::put_item(ts, item, expires);
+    write(shard, table, &key, row, options.consistency, decided).await?;
     Ok(Response::ok(ResponseBody::Item(returned)))
 }
 
@@ -353,10 +402,10 @@ pub async fn delete(
     exprs.finish()?;
     let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
     let encoded = key.encode();
-    let (_guard, old, read_ts) =
+    let (decided, old, read_ts) =
         read_before_write(shard, table, &key, &encoded, &condition, &options).await?;
     let ts = write_timestamp(shard, options.timestamp_micros, read_ts);
-    write(shard, table, &key, Row::delete_item(ts), options.consistency).await?;
+    write(shard, table, &key, Row::delete_item(ts), options.consistency, decided).await?;
     let returned = if options.return_values == ReturnValues::AllOld { old } else { None };
     Ok(Response::ok(ResponseBody::Item(returned)))
 }
@@ -383,9 +432,9 @@ pub async fn update(
     }
     let key = item_key(&table.spec, key, true).map_err(OpError::bad)?;
     let encoded = key.encode();
-    let _guard = shard.lock_key(&encoded).await;
+    let decided = shard.lock_key(&encoded).await;
     let Current { item: old, newest: read_ts, expired } =
-        current_versioned(shard, table, &key, options.consistency).await?;
+        current_for_write(shard, table, &key, options.consistency).await?;
     if !condition_holds(&condition, old.as_ref())? {
         return Err(condition_failed());
     }
@@ -410,7 +459,7 @@ pub async fn update(
         row.tombstone = Some(ts - 1);
     }
     if !row.is_empty() {
-        write(shard, table, &key, row, options.consistency).await?;
+        write(shard, table, &key, row, options.consistency, Some(decided)).await?;
     }
     let returned = match options.return_values {
         ReturnValues::AllOld => old,

@@ -62,6 +62,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 pub use record::{RECORD_BYTES_MAX, RECORD_HEADER_BYTES};
+pub use writer::StagedAppend;
 
 use crate::error::{Error, Result};
 use crate::io::{Disk, IO_ALIGN};
@@ -235,6 +236,19 @@ impl CommitLog {
     /// [`Error::Closed`] after `close`.
     pub async fn append(&self, payload: &[u8]) -> Result<LogPosition> {
         self.shared.append(&[payload]).await
+    }
+
+    /// Places a record in the log without waiting for it to be durable: once this returns,
+    /// its order among all appends is fixed (the log writes in order, each sync covers
+    /// everything written before it, and the log stops at its first failed write or sync),
+    /// and [`StagedAppend::durable`] waits for the flush that covers it. Lets a caller that
+    /// serialises its writes (a lock held while deciding) release its lock before the
+    /// flush, so that writes decided one after another share one fdatasync.
+    ///
+    /// # Errors
+    /// As [`CommitLog::append`], except for the flush's own outcome, which `durable` reports.
+    pub async fn stage(&self, payload: &[u8]) -> Result<StagedAppend> {
+        self.shared.stage(&[payload]).await
     }
 
     /// Appends several records with one wait and returns the position after the last. The

@@ -215,26 +215,26 @@ impl Shared {
     }
 
     pub(super) async fn append(&self, payloads: &[&[u8]]) -> Result<LogPosition> {
+        self.stage(payloads).await?.durable().await
+    }
+
+    /// Frames `payloads` into the pending batch (their place in the log is then fixed) and
+    /// returns what waits for them to be durable.
+    pub(super) async fn stage(&self, payloads: &[&[u8]]) -> Result<StagedAppend> {
         let bytes = self.check_payloads(payloads)?;
         if bytes == 0 {
-            return Ok(self.current_position());
+            return Ok(StagedAppend { end: self.current_position(), durable: None });
         }
         self.wait_for_room(bytes).await?;
-        let (end, receiver) = {
-            let mut state = self.state.borrow_mut();
-            let end = state.frame(self.options.segment_bytes, payloads);
-            let receiver = (self.options.sync == SyncMode::Batch).then(|| {
-                let (sender, receiver) = oneshot();
-                state.pending.waiters.push(sender);
-                receiver
-            });
-            state.wake_flusher();
-            (end, receiver)
-        };
-        match receiver {
-            Some(receiver) => outcome(receiver).await.map(|()| end),
-            None => Ok(end),
-        }
+        let mut state = self.state.borrow_mut();
+        let end = state.frame(self.options.segment_bytes, payloads);
+        let durable = (self.options.sync == SyncMode::Batch).then(|| {
+            let (sender, receiver) = oneshot();
+            state.pending.waiters.push(sender);
+            receiver
+        });
+        state.wake_flusher();
+        Ok(StagedAppend { end, durable })
     }
 
     /// Checks every payload before any is framed; returns their framed bytes.
@@ -322,6 +322,29 @@ impl Shared {
 }
 
 /// Waits for the flusher's word on a batch.
+/// Records framed into the log, in their final order, whose flush may still be pending.
+#[must_use = "a staged append is acknowledged only once durable() returns"]
+pub struct StagedAppend {
+    end: LogPosition,
+    /// `None` in periodic mode, where an append does not wait for its sync.
+    durable: Option<OneshotReceiver<Outcome>>,
+}
+
+impl StagedAppend {
+    /// Waits until the records are durable (in `batch` mode; at once in `periodic` mode) and
+    /// returns the position after the last.
+    ///
+    /// # Errors
+    /// [`Error::WritesStopped`] if their write or sync failed; [`Error::Closed`] if the log
+    /// closed first.
+    pub async fn durable(self) -> Result<LogPosition> {
+        match self.durable {
+            Some(receiver) => outcome(receiver).await.map(|()| self.end),
+            None => Ok(self.end),
+        }
+    }
+}
+
 async fn outcome(receiver: OneshotReceiver<Outcome>) -> Result<()> {
     match receiver.await {
         Some(Ok(())) => Ok(()),
