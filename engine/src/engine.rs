@@ -284,7 +284,10 @@ impl Engine {
     }
 
     /// The rows of writes to `key` staged by [`Engine::stage_write`] and not finished yet,
-    /// merged: what a read-modify-write merges over the row it read.
+    /// merged: what a read-modify-write merges over the row it read. Take it *before*
+    /// reading the stored row: a staged write that finishes during that read (an await)
+    /// leaves this and may land after the read's snapshot, so taken after, it could be in
+    /// neither.
     pub fn staged_row(&self, table: u32, key: &ItemKey) -> Option<Row> {
         let staged = self.shared.staged.borrow();
         staged.get(&(table, key.encode())).map(|(row, _)| row.clone())

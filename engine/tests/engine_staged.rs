@@ -114,8 +114,10 @@ fn increments_decided_under_a_lock_lose_nothing_and_share_fdatasyncs() {
                             // The server's read-modify-write: decide under the lock on the
                             // stored row with the staged writes on top, stage, unlock, finish.
                             let guard = lock.lock().await;
+                            // Staged rows first: one finishing during the read leaves them.
+                            let staged = engine.staged_row(TABLE, &counter);
                             let mut row = engine.get_row(TABLE, &counter).await.unwrap();
-                            if let Some(staged) = engine.staged_row(TABLE, &counter) {
+                            if let Some(staged) = staged {
                                 row = Some(row.map_or(staged.clone(), |r| Row::merge(r, staged)));
                             }
                             let ts = row.as_ref().and_then(Row::max_ts).unwrap_or(0) + 1;

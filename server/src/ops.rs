@@ -228,8 +228,13 @@ async fn current_for_write(
     key: &ItemKey,
     cl: Consistency,
 ) -> OpResult<Current> {
+    // Taken before the read: a staged write that finishes while the replicas are read
+    // leaves `staged_row` and may or may not be in what they return (merging it twice is
+    // harmless, missing it loses it). No write is staged on the item meanwhile: that takes
+    // the lock this decision holds.
+    let staged = shard.engine.staged_row(table.id, key);
     let mut row = replicas::read(shard, table, key, cl).await?;
-    if let Some(staged) = shard.engine.staged_row(table.id, key) {
+    if let Some(staged) = staged {
         row = Some(match row {
             Some(stored) => Row::merge(stored, staged),
             None => staged,
