@@ -101,6 +101,7 @@ pub(crate) struct Connection {
     shared: Arc<Shared>,
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
     next_request_id: AtomicU64,
+    opened: std::time::Instant,
 }
 
 impl Connection {
@@ -135,7 +136,17 @@ impl Connection {
         let (outgoing, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(Arc::clone(&shared), write, queue, config.write_coalescing));
         tokio::spawn(read_loop(Arc::clone(&shared), read, config.max_frame_bytes));
-        Ok(Connection { shared, outgoing, next_request_id: AtomicU64::new(1) })
+        Ok(Connection {
+            shared,
+            outgoing,
+            next_request_id: AtomicU64::new(1),
+            opened: std::time::Instant::now(),
+        })
+    }
+
+    /// When the connection was opened.
+    pub(crate) fn opened(&self) -> std::time::Instant {
+        self.opened
     }
 
     /// True once the connection has failed; it accepts no more requests.
