@@ -90,6 +90,10 @@ impl Engine {
                 out.reserve(bytes.len());
                 Row::encode_live_item(&bytes, now_ms, &mut out)?
             }
+            StoredRow::Over { stored, newer } => {
+                out.reserve(stored.len());
+                Row::encode_live_item_over(&stored, &newer, now_ms, &mut out)?
+            }
             StoredRow::Merged(row) => match row.into_live_attributes(now_ms) {
                 Some(attributes) => {
                     encode_item_map(&attributes, &mut out);

@@ -39,6 +39,15 @@ pub struct ReadSnapshot {
 pub enum StoredRow {
     /// The row as one SSTable stores it (no other source held the key).
     Encoded(Bytes),
+    /// One SSTable's row under the memtables' (merged): the usual shape of an item updated
+    /// since its last flush, kept apart so that a read can transcode the stored bytes with
+    /// the newer cells ([`Row::encode_live_item_over`]) instead of decoding them.
+    Over {
+        /// The SSTable's row, as stored.
+        stored: Bytes,
+        /// The memtables' row.
+        newer: Row,
+    },
     /// The merge of the rows of several sources, or a memtable's row.
     Merged(Row),
 }
@@ -51,6 +60,7 @@ impl StoredRow {
     pub fn into_row(self) -> Result<Row> {
         match self {
             StoredRow::Encoded(bytes) => Ok(Row::decode(&bytes)?),
+            StoredRow::Over { stored, newer } => Ok(Row::merge(Row::decode(&stored)?, newer)),
             StoredRow::Merged(row) => Ok(row),
         }
     }
@@ -89,17 +99,19 @@ impl ReadSnapshot {
     }
 
     async fn get_stored_of(&self, key: &[u8], header: bool) -> Result<Option<StoredRow>> {
-        let mut merged: Option<Row> = None;
+        let mut newer: Option<Row> = None;
         for memtable in &self.memtables {
             if header && !memtable.has_partition_headers() {
                 continue;
             }
             if let Some(row) = memtable.get(key) {
-                fold(&mut merged, row);
+                fold(&mut newer, row);
             }
         }
-        // The row of the only SSTable that held the key so far, with its row tombstone.
+        // The SSTables' rows: the only one so far still encoded, with its row tombstone,
+        // or, once a second one is found, all of them decoded and merged.
         let mut single: Option<(Bytes, Option<u64>)> = None;
+        let mut merged: Option<Row> = None;
         for table in &self.sstables {
             assert!(merged.is_none() || single.is_none(), "a row is either merged or single");
             // A row deletion at or after everything a table holds shadows all of it (a
@@ -109,6 +121,7 @@ impl ReadSnapshot {
                 (None, Some((_, tombstone))) => *tombstone,
                 (None, None) => None,
             };
+            let tombstone = tombstone.max(newer.as_ref().and_then(|row| row.tombstone));
             if tombstone.is_some_and(|t| t >= crate::flush::table_max_ts(table)) {
                 break;
             }
@@ -126,10 +139,16 @@ impl ReadSnapshot {
             }
             fold(&mut merged, Row::decode(&bytes)?);
         }
-        Ok(match (merged, single) {
-            (Some(row), _) => Some(StoredRow::Merged(row)),
-            (None, Some((bytes, _))) => Some(StoredRow::Encoded(bytes)),
-            (None, None) => None,
+        Ok(match (newer, single, merged) {
+            (None, None, None) => None,
+            (None, Some((stored, _)), None) => Some(StoredRow::Encoded(stored)),
+            (Some(newer), Some((stored, _)), None) => Some(StoredRow::Over { stored, newer }),
+            (Some(row), None, None) | (None, None, Some(row)) => Some(StoredRow::Merged(row)),
+            (Some(newer), None, Some(mut row)) => {
+                row.merge_from(newer);
+                Some(StoredRow::Merged(row))
+            }
+            (_, Some(_), Some(_)) => unreachable!("a row is either merged or single"),
         })
     }
 
