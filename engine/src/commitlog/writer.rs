@@ -321,7 +321,6 @@ impl Shared {
     }
 }
 
-/// Waits for the flusher's word on a batch.
 /// Records framed into the log, in their final order, whose flush may still be pending.
 #[must_use = "a staged append is acknowledged only once durable() returns"]
 pub struct StagedAppend {
@@ -345,6 +344,7 @@ impl StagedAppend {
     }
 }
 
+/// Waits for the flusher's word on a batch.
 async fn outcome(receiver: OneshotReceiver<Outcome>) -> Result<()> {
     match receiver.await {
         Some(Ok(())) => Ok(()),
