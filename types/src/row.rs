@@ -375,51 +375,19 @@ impl Row {
     /// [`Error::Decode`] where [`Row::decode`] would fail, except that the order of names
     /// inside nested maps and sets is not checked.
     pub fn encode_live_item(buf: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Result<bool> {
-        let mut r = Reader::new(buf, "row");
-        let tombstone = read_row_tombstone(&mut r)?;
-        let count = r.count()?;
-        // (name, value) byte ranges of the live cells, in name order.
-        let mut live: smallvec::SmallVec<[(&[u8], &[u8]); 16]> = smallvec::SmallVec::new();
-        let mut last: Option<&str> = None;
-        for _ in 0..count {
-            let name = r.str()?;
-            if last.is_some_and(|last| last >= name) {
-                return Err(r.error(format!("attribute {name:?} out of order")));
-            }
-            last = Some(name);
-            let (live_flag, ts, expires_at_ms) = read_cell_header(&mut r)?;
-            if !live_flag {
-                continue;
-            }
-            let value_start = r.pos();
-            crate::value::skip(&mut r)?;
-            let value = buf.get(value_start..r.pos()).unwrap_or_default();
-            if tombstone.is_none_or(|t| ts > t) && !expiry_passed(expires_at_ms, now_ms) {
-                live.push((name.as_bytes(), value));
-            }
-        }
-        if r.remaining() != 0 {
-            return Err(r.error(format!("{} bytes after the row", r.remaining())));
-        }
-        if live.is_empty() {
-            return Ok(false);
-        }
-        crate::value::put_item_map_header(out, live.len());
-        for (name, value) in live {
-            put_len_prefixed(out, name);
-            out.extend_from_slice(value);
-        }
-        Ok(true)
+        // The same transcoding with nothing newer to merge in.
+        Row::encode_live_item_over(buf, &Row::default(), now_ms, out)
     }
 
     /// [`Row::encode_live_item`] of the row encoded in `buf` merged with `newer` (a
     /// memtable's row over the SSTable row that was the only other source): appends exactly
     /// what encoding `Row::merge(decode(buf), newer.clone()).into_live_attributes(now_ms)`
     /// would, copying the stored row's winning values as they are stored, without decoding
-    /// it. Returns whether the merge has a live attribute; if not, nothing is appended.
+    /// it; only the newer row's winning values are encoded. Returns whether the merge has a
+    /// live attribute; if not, nothing is appended.
     ///
     /// # Errors
-    /// As [`Row::encode_live_item`].
+    /// As [`Row::encode_live_item`]: where [`Row::decode`] would fail on `buf`.
     pub fn encode_live_item_over(
         buf: &[u8],
         newer: &Row,
