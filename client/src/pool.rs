@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::config::{ClientConfig, RETRY_BACKOFF_MAX};
+use crate::config::ClientConfig;
 use crate::connection::Connection;
 use crate::error::ClientError;
 
@@ -47,9 +47,9 @@ impl Redial {
         // The first failure redials at once (a node restarted); later ones back off.
         let pause = match self.failures {
             0 | 1 => Duration::ZERO,
-            n => base.saturating_mul(1u32.checked_shl(n - 2).unwrap_or(u32::MAX)),
+            n => crate::retry::doubled(base, n - 2),
         };
-        self.not_before = Some(Instant::now() + pause.min(RETRY_BACKOFF_MAX));
+        self.not_before = Some(Instant::now() + pause);
         self.last_error = why;
     }
 }

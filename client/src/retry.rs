@@ -13,12 +13,17 @@ use crate::config::RETRY_BACKOFF_MAX;
 
 /// The pause before retry number `retry` (0 for the first).
 pub(crate) fn backoff(base: Duration, retry: u32) -> Duration {
-    let factor = 1u32.checked_shl(retry).unwrap_or(u32::MAX);
-    let full = base.saturating_mul(factor).min(RETRY_BACKOFF_MAX);
+    let full = doubled(base, retry);
     let half = full / 2;
     let spread = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
     let extra = if spread == 0 { 0 } else { random() % (spread + 1) };
     half + Duration::from_nanos(extra)
+}
+
+/// `base * 2^n`, capped at [`RETRY_BACKOFF_MAX`]: the pause before jitter.
+pub(crate) fn doubled(base: Duration, n: u32) -> Duration {
+    let factor = 1u32.checked_shl(n).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(RETRY_BACKOFF_MAX)
 }
 
 /// A random number without a dependency: std's per-instance random hash keys, fed a counter.
