@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use harness::{doc, env_usize, key, World, TABLE};
-use shoal_engine::io::FaultOp;
+use shoal_engine::io::{FaultOp, OpenMode};
 use shoal_engine::manifest::sstable_path;
 use shoal_engine::runtime::{run_test, spawn, Queue};
 use shoal_engine::types::Row;
@@ -62,9 +62,17 @@ fn a_flipped_bit_in_the_commit_log_is_detected_and_never_replayed() {
         engine.close().await.unwrap();
         let mem = world.disk.as_memory().unwrap().clone();
         let log_dir = world.dir().join("commitlog");
-        let names = world.disk.list(&log_dir).await.unwrap();
-        let segment = names.iter().filter(|n| n.ends_with(".log")).max().unwrap();
-        let path = log_dir.join(segment);
+        // The last segment holding records (a segment prepared ahead holds only zeros).
+        let mut path = None;
+        for name in world.disk.list(&log_dir).await.unwrap() {
+            let candidate = log_dir.join(&name);
+            let file = world.disk.open(&candidate, OpenMode::ReadOnly).await.unwrap();
+            let head = file.read_at(0, 8).await.unwrap();
+            if name.ends_with(".log") && head.iter().any(|b| *b != 0) {
+                path = Some(candidate);
+            }
+        }
+        let path = path.expect("a segment holds the records");
         // Inside the 10th record or so: everything from there on is a torn tail.
         mem.flip_bit(&path, 300);
         let (engine, report) = shoal_engine::Engine::open(

@@ -27,11 +27,11 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use super::segment::ActiveSegment;
+use super::segment::{self, ActiveSegment};
 use super::writer::{Chunk, Opening, Outcome, Shared};
 use super::SyncMode;
 use crate::error::Result;
-use crate::runtime::{sleep, spawn, Notify, Queue};
+use crate::runtime::{sleep, spawn, Notify, Queue, TaskHandle};
 
 /// Claims and opens the first segment, then spawns the flusher on the foreground queue.
 ///
@@ -52,7 +52,10 @@ pub(super) async fn start(shared: &Rc<Shared>) -> Result<()> {
 
 async fn open_segment(shared: &Shared, seq: u64, opening: Opening) -> Result<ActiveSegment> {
     match opening {
-        Opening::Fresh => ActiveSegment::create(&shared.disk, &shared.dir, seq).await,
+        Opening::Fresh => {
+            let len = shared.options.segment_bytes;
+            ActiveSegment::create(&shared.disk, &shared.dir, seq, len).await
+        }
         Opening::Spare(spare) => ActiveSegment::reuse(&shared.disk, spare).await,
         Opening::Continue => panic!("segment {seq} continues but is not the active one"),
     }
@@ -80,6 +83,8 @@ impl InFlight {
 
 async fn run(shared: Rc<Shared>, mut active: ActiveSegment) {
     let in_flight = Rc::new(InFlight::default());
+    let mut preparer = None;
+    prepare_ahead(&shared, &mut preparer);
     while wait_for_work(&shared).await {
         in_flight.wait_below(SYNCS_IN_FLIGHT_MAX).await;
         let batch = shared.state.borrow_mut().take_batch();
@@ -103,9 +108,47 @@ async fn run(shared: Rc<Shared>, mut active: ActiveSegment) {
             }
             Err(error) => finish(&shared, Err(error), batch.end, batch.waiters),
         }
+        prepare_ahead(&shared, &mut preparer);
     }
     in_flight.wait_below(1).await;
+    if let Some(preparer) = preparer {
+        preparer.join().await;
+    }
     stop(&shared, active).await;
+}
+
+/// Starts preparing the next segment's file (full length, zeroed; see `segment.rs`) when no
+/// spare is ready or being made, so that a roll opens a ready file instead of zero-filling
+/// one while writers wait. It runs on the flush queue, competing with memtable flushes
+/// rather than with requests. A failure is only logged: the roll then creates the file
+/// itself, and reports the error to its writers if it fails again.
+fn prepare_ahead(shared: &Rc<Shared>, preparer: &mut Option<TaskHandle<()>>) {
+    let seq = {
+        let mut state = shared.state.borrow_mut();
+        let ready_or_coming = !state.spares.is_empty() || state.recycling > 0;
+        if ready_or_coming || state.closing || state.failure.is_some() {
+            return;
+        }
+        // Counted with the recycled spares being made, so that no second preparer starts
+        // and `release` keeps within its bound of spares.
+        state.recycling += 1;
+        state.next_seq += 1;
+        state.next_seq - 1
+    };
+    let shared = shared.clone();
+    *preparer = Some(spawn(Queue::Flush, async move {
+        let len = shared.options.segment_bytes;
+        let prepared = segment::prepare(&shared.disk, &shared.dir, seq, len).await;
+        shared.state.borrow_mut().recycling -= 1;
+        match prepared {
+            Ok(spare) => shared.state.borrow_mut().add_spare(spare),
+            Err(error) => {
+                tracing::warn!("preparing commit log segment {seq} ahead: {error}");
+                // An empty segment either way; removing it keeps the directory tidy.
+                let _ = shared.disk.remove(&segment::segment_path(&shared.dir, seq)).await;
+            }
+        }
+    }));
 }
 
 /// Records a batch's outcome and answers its waiters.

@@ -38,9 +38,12 @@
 //! once later segments exist. A bad record followed by valid records in later segments is
 //! corruption: `open` fails naming the file and offset. Writing then starts in a new segment.
 //!
-//! [`CommitLog::release_before`] drops segments the SSTables cover. Up to
+//! Every segment is written only once its file has its full length (details in `segment.rs`),
+//! which spares the file system a size and block-map update per fdatasync:
+//! [`CommitLog::release_before`] drops segments the SSTables cover, and up to
 //! [`CommitLogOptions::spare_segments_max`] of them are renamed to future segment names and
-//! overwritten later, which spares the file system a metadata update per fdatasync.
+//! overwritten later; when no spare is ready, the flusher prepares a zero-filled file for the
+//! next segment in the background (on the flush queue) before the head reaches it.
 //!
 //! # Limits
 //! - [`RECORD_BYTES_MAX`]: the largest payload (and at most `segment_bytes` less a header).

@@ -272,7 +272,11 @@ fn release_before_recycles_segments() {
             i += 10;
         }
         assert!(acked.iter().any(|(at, _)| at.segment == spares[0]));
-        assert_eq!(disk.list(&dir).await.unwrap().len(), expected.len());
+        // No file was created for those rolls; the one after the head may be being prepared.
+        let written: Vec<String> = (first + 3..=head + 2).map(segment_name).collect();
+        let mut names = disk.list(&dir).await.unwrap();
+        names.retain(|name| *name != segment_name(head + 3));
+        assert_eq!(names, written);
         log.close().await.unwrap();
 
         let kept: Records = acked.into_iter().filter(|(at, _)| *at > cut).collect();
