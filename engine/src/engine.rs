@@ -464,6 +464,11 @@ impl Engine {
                     *self.shared.metrics.last_flush_error.borrow_mut() = None;
                     self.shared.flush_done.notify_all();
                     self.schedule_compaction();
+                    // Usually the last reference (a scan may still hold one; it then frees
+                    // the memtable when it ends).
+                    if let Ok(memtable) = Rc::try_unwrap(memtable) {
+                        memtable.free_in_steps().await;
+                    }
                 }
                 Err(error) => {
                     // The memtable stays sealed and its log records stay: nothing is lost.
