@@ -39,16 +39,18 @@ pub struct ReadSnapshot {
 pub enum StoredRow {
     /// The row as one SSTable stores it (no other source held the key).
     Encoded(Bytes),
-    /// One SSTable's row under the memtables' (merged): the usual shape of an item updated
-    /// since its last flush, kept apart so that a read can transcode the stored bytes with
-    /// the newer cells ([`Row::encode_live_item_over`]) instead of decoding them.
+    /// The oldest SSTable row under the newer sources' (memtables and newer SSTables,
+    /// merged): the usual shape of an item updated since it was flushed or compacted, kept
+    /// apart so that a read can transcode the stored bytes with the newer cells
+    /// ([`Row::encode_live_item_over`]) instead of decoding them.
     Over {
-        /// The SSTable's row, as stored.
+        /// The oldest SSTable's row, as stored.
         stored: Bytes,
-        /// The memtables' row.
+        /// The newer sources' rows, merged.
         newer: Row,
     },
-    /// The merge of the rows of several sources, or a memtable's row.
+    /// A decoded row: the memtables' rows merged when no SSTable holds the key (or, from a
+    /// query, a row with its partition's deletion applied).
     Merged(Row),
 }
 
@@ -108,19 +110,16 @@ impl ReadSnapshot {
                 fold(&mut newer, row);
             }
         }
-        // The SSTables' rows: the only one so far still encoded, with its row tombstone,
-        // or, once a second one is found, all of them decoded and merged.
-        let mut single: Option<(Bytes, Option<u64>)> = None;
-        let mut merged: Option<Row> = None;
+        // The SSTables' rows, newest first. The oldest found so far stays encoded, with its
+        // row tombstone; each newer one is decoded into `newer`. The oldest usually holds the
+        // whole item (a compaction's output or the first flush) and the newer ones a few
+        // updated attributes, so a read transcodes the big row and decodes only the small
+        // ones (merging is commutative, so the order of folding does not matter).
+        let mut oldest: Option<(Bytes, Option<u64>)> = None;
         for table in &self.sstables {
-            assert!(merged.is_none() || single.is_none(), "a row is either merged or single");
             // A row deletion at or after everything a table holds shadows all of it (a
             // whole-item put carries one): with tables newest first, the rest can be skipped.
-            let tombstone = match (&merged, &single) {
-                (Some(row), _) => row.tombstone,
-                (None, Some((_, tombstone))) => *tombstone,
-                (None, None) => None,
-            };
+            let tombstone = oldest.as_ref().and_then(|(_, tombstone)| *tombstone);
             let tombstone = tombstone.max(newer.as_ref().and_then(|row| row.tombstone));
             if tombstone.is_some_and(|t| t >= crate::flush::table_max_ts(table)) {
                 break;
@@ -129,26 +128,17 @@ impl ReadSnapshot {
                 continue;
             }
             let Some(bytes) = table.get(key).await? else { continue };
-            if merged.is_none() && single.is_none() {
-                let tombstone = Row::encoded_tombstone(&bytes)?;
-                single = Some((bytes, tombstone));
-                continue;
+            if let Some((later, _)) = oldest.take() {
+                fold(&mut newer, Row::decode(&later)?);
             }
-            if let Some((first, _)) = single.take() {
-                fold(&mut merged, Row::decode(&first)?);
-            }
-            fold(&mut merged, Row::decode(&bytes)?);
+            let tombstone = Row::encoded_tombstone(&bytes)?;
+            oldest = Some((bytes, tombstone));
         }
-        Ok(match (newer, single, merged) {
-            (None, None, None) => None,
-            (None, Some((stored, _)), None) => Some(StoredRow::Encoded(stored)),
-            (Some(newer), Some((stored, _)), None) => Some(StoredRow::Over { stored, newer }),
-            (Some(row), None, None) | (None, None, Some(row)) => Some(StoredRow::Merged(row)),
-            (Some(newer), None, Some(mut row)) => {
-                row.merge_from(newer);
-                Some(StoredRow::Merged(row))
-            }
-            (_, Some(_), Some(_)) => unreachable!("a row is either merged or single"),
+        Ok(match (newer, oldest) {
+            (None, None) => None,
+            (None, Some((stored, _))) => Some(StoredRow::Encoded(stored)),
+            (Some(newer), Some((stored, _))) => Some(StoredRow::Over { stored, newer }),
+            (Some(row), None) => Some(StoredRow::Merged(row)),
         })
     }
 
