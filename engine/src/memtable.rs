@@ -296,38 +296,18 @@ mod tests {
 
     #[test]
     fn freeing_in_steps_lets_other_tasks_run() {
-        use crate::runtime::{spawn, Queue};
+        use crate::runtime::Queue;
         crate::runtime::run_test(|| async {
             let memtable = Memtable::default();
             for i in 0..200_000u32 {
                 memtable.apply(&i.to_be_bytes(), row(1, &format!("attribute {i}"), i.into()), 1);
             }
             memtable.seal();
-            // A foreground task, started by the flush-queue task that frees, counts the turns
-            // it gets until the free ends.
-            let turns = Rc::new(Cell::new(0u64));
-            let free = {
-                let turns = turns.clone();
-                spawn(Queue::Flush, async move {
-                    let done = Rc::new(Cell::new(false));
-                    let ticker = {
-                        let (done, turns) = (done.clone(), turns.clone());
-                        spawn(Queue::Foreground, async move {
-                            while !done.get() {
-                                turns.set(turns.get() + 1);
-                                futures_lite::future::yield_now().await;
-                            }
-                        })
-                    };
-                    memtable.free_in_steps().await;
-                    done.set(true);
-                    ticker.join().await.unwrap();
-                })
-            };
-            free.join().await.unwrap();
+            let free = memtable.free_in_steps();
+            let ((), turns) = crate::runtime::foreground_turns_during(Queue::Flush, free).await;
             // Dropping 200k rows at once takes well over a task slice on any machine, and
-            // the ticker would get no turn before the free ended.
-            assert!(turns.get() > 0, "the core was held for the whole free");
+            // the foreground would get no turn before the free ended.
+            assert!(turns > 0, "the core was held for the whole free");
         });
     }
 }

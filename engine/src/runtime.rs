@@ -332,10 +332,37 @@ impl Notify {
     }
 }
 
+/// Runs `work` as a task on `queue` and counts the turns a foreground task it starts gets
+/// until `work` ends: whether `work` gives the core away. For tests.
+#[cfg(test)]
+pub(crate) async fn foreground_turns_during<T: 'static>(
+    queue: Queue,
+    work: impl Future<Output = T> + 'static,
+) -> (T, u64) {
+    use std::cell::Cell;
+    let task = spawn(queue, async move {
+        let done = Rc::new(Cell::new(false));
+        let turns = Rc::new(Cell::new(0u64));
+        let counter = {
+            let (done, turns) = (done.clone(), turns.clone());
+            spawn(Queue::Foreground, async move {
+                while !done.get() {
+                    turns.set(turns.get() + 1);
+                    futures_lite::future::yield_now().await;
+                }
+            })
+        };
+        let output = work.await;
+        let turns_during = turns.get();
+        done.set(true);
+        counter.join().await.expect("the counter finishes");
+        (output, turns_during)
+    });
+    task.join().await.expect("the work finishes")
+}
+
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
-
     use super::*;
 
     #[test]
@@ -379,37 +406,18 @@ mod tests {
     #[test]
     fn a_busy_background_task_gives_the_core_to_the_foreground() {
         run_test(|| async {
-            // A compaction-queue task computes for 20 slices, calling `yield_if_needed`; a
-            // foreground task it starts counts the turns it gets meanwhile. Without queue
-            // yields (or without yields at all) it gets none until the loop ends.
-            let turns = Rc::new(Cell::new(0u64));
-            let busy = {
-                let turns = turns.clone();
-                spawn(Queue::Compaction, async move {
-                    let done = Rc::new(Cell::new(false));
-                    let counter = {
-                        let (done, turns) = (done.clone(), turns.clone());
-                        spawn(Queue::Foreground, async move {
-                            while !done.get() {
-                                turns.set(turns.get() + 1);
-                                futures_lite::future::yield_now().await;
-                            }
-                        })
-                    };
-                    let until = std::time::Instant::now() + 20 * TASK_SLICE_MAX;
-                    let mut turns_seen = 0;
-                    while std::time::Instant::now() < until {
-                        std::hint::spin_loop();
-                        yield_if_needed().await;
-                        turns_seen = turns.get();
-                    }
-                    done.set(true);
-                    counter.join().await.unwrap();
-                    turns_seen
-                })
+            // A compaction-queue loop computes for 20 slices, calling `yield_if_needed`.
+            // Without queue yields (or without yields at all) the foreground gets no turn
+            // until the loop ends.
+            let busy = async {
+                let until = std::time::Instant::now() + 20 * TASK_SLICE_MAX;
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                    yield_if_needed().await;
+                }
             };
-            let turns_while_busy = busy.join().await.unwrap();
-            assert!(turns_while_busy > 0, "the foreground got no turn in 20 slices");
+            let ((), turns) = foreground_turns_during(Queue::Compaction, busy).await;
+            assert!(turns > 0, "the foreground got no turn in 20 slices");
         });
     }
 }
