@@ -91,6 +91,12 @@ pub struct ShardMetrics {
     pub cache_misses: AtomicU64,
     /// Block cache bytes in use.
     pub cache_bytes: AtomicU64,
+    /// Commit-log records appended.
+    pub commitlog_appends: AtomicU64,
+    /// Commit-log writes with their fdatasync (group commits): appends ÷ syncs is the batch.
+    pub commitlog_syncs: AtomicU64,
+    /// Commit-log segment files that could not be prepared ahead (usually a full disk).
+    pub commitlog_prepare_failures: AtomicU64,
 }
 
 fn op_index(op: &str) -> usize {
@@ -247,6 +253,23 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
     counter(&mut out, "shoal_flushes_total", "Memtable flushes.", "counter", &|s| {
         s.flushes.load(Relaxed)
     });
+    counter(&mut out, "shoal_commitlog_appends_total", "Commit-log records.", "counter", &|s| {
+        s.commitlog_appends.load(Relaxed)
+    });
+    counter(
+        &mut out,
+        "shoal_commitlog_syncs_total",
+        "Commit-log group commits (one write and one fdatasync each).",
+        "counter",
+        &|s| s.commitlog_syncs.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_commitlog_prepare_failures_total",
+        "Commit-log segment files that could not be prepared ahead (a full disk, usually).",
+        "counter",
+        &|s| s.commitlog_prepare_failures.load(Relaxed),
+    );
     counter(&mut out, "shoal_compactions_total", "Compactions.", "counter", &|s| {
         s.compactions.load(Relaxed)
     });

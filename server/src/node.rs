@@ -508,6 +508,10 @@ async fn refresh_gauges(shard: Rc<Shard>) {
         m.cache_hits.store(cache.hits, Relaxed);
         m.cache_misses.store(cache.misses, Relaxed);
         m.cache_bytes.store(cache.bytes as u64, Relaxed);
+        let log = shard.engine.log_stats();
+        m.commitlog_appends.store(log.appends, Relaxed);
+        m.commitlog_syncs.store(log.flushes, Relaxed);
+        m.commitlog_prepare_failures.store(log.prepare_failures, Relaxed);
         sleep(Duration::from_secs(1)).await;
     }
 }

@@ -232,4 +232,14 @@ async fn a_default_node_stays_under_512_mib() {
     assert!(body.lines().all(|l| l.is_empty() || l.starts_with('#') || l.starts_with("shoal_")));
     assert!(body.contains("shoal_requests_total"));
     assert!(body.contains("shoal_request_duration_seconds_bucket"));
+    // The commit log's counters reach the endpoint (refreshed every second): every write
+    // was appended, in group commits of one or more records, and no segment failed to be
+    // prepared on a disk with room.
+    let writes = scale(3000) as f64;
+    harness::wait_for("commit-log counters", std::time::Duration::from_secs(10), || {
+        node.metric_sum("shoal_commitlog_appends_total") >= writes
+    });
+    let syncs = node.metric_sum("shoal_commitlog_syncs_total");
+    assert!(syncs > 0.0 && syncs <= node.metric_sum("shoal_commitlog_appends_total"));
+    assert_eq!(node.metric_sum("shoal_commitlog_prepare_failures_total"), 0.0);
 }

@@ -120,13 +120,15 @@ async fn run(shared: Rc<Shared>, mut active: ActiveSegment) {
 /// Starts preparing the next segment's file (full length, zeroed; see `segment.rs`) when no
 /// spare is ready or being made, so that a roll opens a ready file instead of zero-filling
 /// one while writers wait. It runs on the flush queue, competing with memtable flushes
-/// rather than with requests. A failure is only logged: the roll then creates the file
-/// itself, and reports the error to its writers if it fails again.
+/// rather than with requests. A failure is logged and counted, and not retried before the
+/// head moves to another segment: the roll then creates the file itself, and reports the
+/// error to its writers if it fails again.
 fn prepare_ahead(shared: &Rc<Shared>, preparer: &mut Option<TaskHandle<()>>) {
     let seq = {
         let mut state = shared.state.borrow_mut();
         let ready_or_coming = !state.spares.is_empty() || state.recycling > 0;
-        if ready_or_coming || state.closing || state.failure.is_some() {
+        let failed_here = state.prepare_failed_at == Some(state.head.segment);
+        if ready_or_coming || failed_here || state.closing || state.failure.is_some() {
             return;
         }
         // Counted with the recycled spares being made, so that no second preparer starts
@@ -143,6 +145,11 @@ fn prepare_ahead(shared: &Rc<Shared>, preparer: &mut Option<TaskHandle<()>>) {
         match prepared {
             Ok(spare) => shared.state.borrow_mut().add_spare(spare),
             Err(error) => {
+                {
+                    let mut state = shared.state.borrow_mut();
+                    state.prepare_failed_at = Some(state.head.segment);
+                    state.stats.prepare_failures += 1;
+                }
                 tracing::warn!("preparing commit log segment {seq} ahead: {error}");
                 // An empty segment either way; removing it keeps the directory tidy.
                 let _ = shared.disk.remove(&segment::segment_path(&shared.dir, seq)).await;

@@ -174,6 +174,9 @@ pub struct CommitLogStats {
     pub flushes: u64,
     /// Bytes written to segment files, headers and padding included.
     pub bytes: u64,
+    /// Segment files the flusher failed to prepare ahead (a full disk, usually); each is
+    /// retried once the head has moved to another segment.
+    pub prepare_failures: u64,
 }
 
 /// What [`CommitLog::open`] replayed.

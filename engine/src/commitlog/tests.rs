@@ -362,3 +362,50 @@ fn limits_and_batches() {
         assert!(open_log(&disk, &dir, bad, LogPosition::ZERO).await.is_err());
     });
 }
+
+/// Waits up to a second for `done`, checking every millisecond.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[test]
+fn a_segment_that_cannot_be_prepared_is_retried_once_the_head_moves() {
+    run_test(|| async {
+        let (disk, dir) = (Disk::memory(), PathBuf::from("/mem/log"));
+        let mem = disk.as_memory().unwrap().clone();
+        // Room for the first segment and half of the next: preparing the next one fails.
+        mem.set_capacity(Some(SEGMENT_BYTES_MIN * 3 / 2));
+        let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
+        wait_until("the first preparation fails", || log.stats().prepare_failures == 1).await;
+        let first = log.current_position().segment;
+        let mut acked = Vec::new();
+        // Twenty batches in the first segment (which is full length already, so they fit).
+        append_range(&log, 0..20, &mut acked).await;
+        assert_eq!(log.current_position().segment, first);
+        sleep(Duration::from_millis(20)).await;
+        assert_eq!(log.stats().prepare_failures, 1, "one attempt a segment, not one a batch");
+        assert_eq!(disk.list(&dir).await.unwrap(), vec![segment_name(first)], "no debris");
+
+        // With room again, the roll creates its file itself and the next one is prepared.
+        mem.set_capacity(None);
+        let mut i = 20;
+        while log.current_position().segment == first {
+            append_range(&log, i..i + 10, &mut acked).await;
+            i += 10;
+        }
+        let head = log.current_position().segment;
+        let next = segment_name(head + 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while !disk.list(&dir).await.unwrap().contains(&next) {
+            assert!(std::time::Instant::now() < deadline, "the next segment is not prepared");
+            sleep(Duration::from_millis(1)).await;
+        }
+        log.close().await.unwrap();
+        let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
+        assert_eq!(seen, acked);
+    });
+}

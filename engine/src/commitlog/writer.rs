@@ -71,6 +71,9 @@ pub(super) struct State {
     /// Segments no longer written, in sequence order: what `release_before` may drop.
     pub(super) sealed: VecDeque<(u64, PathBuf)>,
     pub(super) next_seq: u64,
+    /// The head's segment when preparing the next file last failed: no new attempt until
+    /// the head moves, so a full disk costs one attempt a segment, not one a batch.
+    pub(super) prepare_failed_at: Option<u64>,
     pub(super) stats: CommitLogStats,
 }
 
@@ -209,6 +212,7 @@ impl Shared {
             recycling: 0,
             sealed: replayed.into(),
             next_seq,
+            prepare_failed_at: None,
             stats: CommitLogStats::default(),
         };
         Shared { disk, dir, options, state: RefCell::new(state) }
