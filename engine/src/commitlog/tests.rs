@@ -397,13 +397,9 @@ fn a_segment_that_cannot_be_prepared_is_retried_once_the_head_moves() {
             append_range(&log, i..i + 10, &mut acked).await;
             i += 10;
         }
-        let head = log.current_position().segment;
-        let next = segment_name(head + 1);
-        let deadline = std::time::Instant::now() + Duration::from_secs(1);
-        while !disk.list(&dir).await.unwrap().contains(&next) {
-            assert!(std::time::Instant::now() < deadline, "the next segment is not prepared");
-            sleep(Duration::from_millis(1)).await;
-        }
+        let next = segment_path(&dir, log.current_position().segment + 1);
+        let prepared = || mem.file_len(&next) == Some(SEGMENT_BYTES_MIN);
+        wait_until("the segment after the head is prepared", prepared).await;
         log.close().await.unwrap();
         let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         assert_eq!(seen, acked);
