@@ -19,7 +19,7 @@ use bytes::BytesMut;
 use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
 
-use shoal_engine::runtime::{sleep, spawn, Notify, Queue};
+use shoal_engine::runtime::{run_or_spawn, sleep, spawn, yield_if_needed, Notify, Queue};
 use shoal_net::{
     decode_frame, encode_frame, encode_response, FrameError, FrameKind, Response, Status,
 };
@@ -181,14 +181,18 @@ async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
                     shard.metrics.inflight.fetch_add(1, Relaxed);
                     let task_out = out.clone();
                     let task_shard = shard.clone();
-                    spawn(Queue::Foreground, async move {
+                    // Inline until it waits (most GETs never do), a task of its own after.
+                    run_or_spawn(Queue::Foreground, async move {
                         let response = router::handle_client_request(&task_shard, frame.body).await;
                         task_out.push(frame.request_id, &response);
                         task_out.inflight.set(task_out.inflight.get() - 1);
                         task_shard.metrics.inflight.fetch_sub(1, Relaxed);
                         task_out.slot_free.notify_all();
                         task_out.ready.notify_all();
-                    });
+                    })
+                    .await;
+                    // Requests run here now: keep to the core's time slice.
+                    yield_if_needed().await;
                 }
                 Ok(None) => break,
                 Err(e) => {

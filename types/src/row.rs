@@ -406,30 +406,33 @@ impl Row {
             tombstone.is_none_or(|t| ts > t) && !expiry_passed(expires_at_ms, now_ms)
         };
         let count = r.count()?;
-        let mut live: smallvec::SmallVec<[(&str, Winner<'_>); 16]> = smallvec::SmallVec::new();
+        // Names as bytes, unchecked like the values (see `value::skip_stored`); UTF-8 sorts as
+        // its bytes do.
+        let mut live: smallvec::SmallVec<[(&[u8], Winner<'_>); 16]> = smallvec::SmallVec::new();
         let mut newer_cells = newer.cells.iter().peekable();
         // The newer row's value of a cell that won, if it is live.
         let newer_value = |cell: &Cell| cell.value.is_some() && alive(cell.ts, cell.expires_at_ms);
-        let mut last: Option<&str> = None;
+        let mut last: Option<&[u8]> = None;
         for _ in 0..count {
-            let name = r.str()?;
+            let name = r.len_prefixed()?;
             if last.is_some_and(|last| last >= name) {
+                let name = String::from_utf8_lossy(name);
                 return Err(r.error(format!("attribute {name:?} out of order")));
             }
             last = Some(name);
             let (stored_live, ts, expires_at_ms) = read_cell_header(&mut r)?;
             let value_start = r.pos();
             if stored_live {
-                crate::value::skip(&mut r)?;
+                crate::value::skip_stored(&mut r)?;
             }
             let value = buf.get(value_start..r.pos()).unwrap_or_default();
             // The newer row's attributes that sort before this one have no stored cell.
-            while let Some((newer_name, cell)) = newer_cells.next_if(|(n, _)| n.as_str() < name) {
+            while let Some((newer_name, cell)) = newer_cells.next_if(|(n, _)| n.as_bytes() < name) {
                 if let (true, Some(value)) = (newer_value(cell), &cell.value) {
-                    live.push((newer_name, Winner::Newer(value)));
+                    live.push((newer_name.as_bytes(), Winner::Newer(value)));
                 }
             }
-            if let Some((newer_name, cell)) = newer_cells.next_if(|(n, _)| n.as_str() == name) {
+            if let Some((newer_name, cell)) = newer_cells.next_if(|(n, _)| n.as_bytes() == name) {
                 // Cell::cmp_precedence between the two versions, the stored one read in place.
                 let newer_wins = cell
                     .ts
@@ -443,7 +446,7 @@ impl Row {
                     == Ordering::Greater;
                 if newer_wins {
                     if let (true, Some(value)) = (newer_value(cell), &cell.value) {
-                        live.push((newer_name, Winner::Newer(value)));
+                        live.push((newer_name.as_bytes(), Winner::Newer(value)));
                     }
                     continue;
                 }
@@ -457,7 +460,7 @@ impl Row {
         }
         for (newer_name, cell) in newer_cells {
             if let (true, Some(value)) = (newer_value(cell), &cell.value) {
-                live.push((newer_name, Winner::Newer(value)));
+                live.push((newer_name.as_bytes(), Winner::Newer(value)));
             }
         }
         if live.is_empty() {
@@ -465,7 +468,7 @@ impl Row {
         }
         crate::value::put_item_map_header(out, live.len());
         for (name, winner) in live {
-            put_len_prefixed(out, name.as_bytes());
+            put_len_prefixed(out, name);
             match winner {
                 Winner::Stored(value) => out.extend_from_slice(value),
                 Winner::Newer(value) => value.encode(out),
@@ -544,6 +547,22 @@ mod tests {
         let newer = Row::set_attrs(9, attrs(&[("c", 4)]), 0);
         let merged = Row::merge(newer, Row::put_item(8, attrs(&[("a", 3)]), 0));
         assert_eq!(merged.live_attributes(0), Some(attrs(&[("a", 3), ("c", 4)])));
+    }
+
+    #[test]
+    fn transcoding_copies_stored_strings_without_checking_them_again() {
+        // A stored string is checked when written and covered by its block's checksum since;
+        // transcoding copies it as it is, and decoding (the client's) still refuses it.
+        let value = Value::S("ab".to_owned());
+        let row = Row::put_item(5, [("s".to_owned(), value)], 0);
+        let mut bytes = row.to_bytes();
+        let at = bytes.windows(2).position(|w| w == b"ab").expect("the string is stored");
+        bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+        assert!(Row::decode(&bytes).is_err(), "decoding checks strings");
+        let mut out = Vec::new();
+        assert!(Row::encode_live_item(&bytes, 0, &mut out).expect("transcoded"));
+        assert!(out.windows(2).any(|w| w == [0xff, 0xfe]), "the bytes are copied");
+        assert!(Value::decode(&out).is_err(), "the item's reader checks them");
     }
 
     #[test]
