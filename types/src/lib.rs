@@ -72,7 +72,16 @@ pub const fn varint_len(value: u64) -> usize {
 ///
 /// [`Error::Decode`] if `buf` ends inside the varint, if the varint does not fit a `u64`, or
 /// if it is not in its shortest form (a last byte of zero after other bytes).
+#[inline]
 pub fn get_varint(buf: &[u8]) -> Result<(u64, usize)> {
+    // Most varints (lengths, counts, tags' sizes) are one byte: decode those inline.
+    match buf.first() {
+        Some(&byte) if byte < 0x80 => Ok((u64::from(byte), 1)),
+        _ => get_long_varint(buf),
+    }
+}
+
+fn get_long_varint(buf: &[u8]) -> Result<(u64, usize)> {
     let mut value = 0u64;
     for (index, &byte) in buf.iter().enumerate().take(VARINT_BYTES_MAX) {
         // The tenth byte holds bit 63 only; anything more does not fit a u64.

@@ -34,6 +34,8 @@
 //! the restart points and the key order. Later decoding of the same bytes therefore cannot
 //! fail, and the decoding helpers assert that it does not.
 
+use std::cmp::Ordering;
+
 use bytes::Bytes;
 
 use super::RESTART_INTERVAL;
@@ -359,9 +361,26 @@ impl Block {
     /// The value stored under `key`, if any.
     pub fn get(&self, key: &[u8]) -> Option<Bytes> {
         let interval = self.restarts_before(|k| k <= key).checked_sub(1)?;
-        let entries = self.decode_interval(interval);
-        let found = entries.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
-        entries.get(found).map(|(_, v)| v.clone())
+        // Walk the interval in place, rebuilding each key in one buffer: a GET is one
+        // lookup, and decoding the interval allocated every key in it.
+        let start = self.restarts.get(interval).copied().expect("restart index in range") as usize;
+        let end = self.restarts.get(interval + 1).map_or(self.entries_end, |&r| r as usize);
+        let mut current: smallvec::SmallVec<[u8; 128]> = smallvec::SmallVec::new();
+        let mut pos = start;
+        while pos < end {
+            let entry = parse_entry(&self.data, pos, self.entries_end).expect("checked at decode");
+            let suffix = self.data.get(entry.suffix_start..entry.suffix_end).unwrap_or_default();
+            current.truncate(entry.shared);
+            current.extend_from_slice(suffix);
+            match current.as_slice().cmp(key) {
+                Ordering::Less => pos = entry.value_end,
+                Ordering::Equal => {
+                    return Some(self.data.slice(entry.value_start()..entry.value_end))
+                }
+                Ordering::Greater => return None,
+            }
+        }
+        None
     }
 
     /// Every entry, in order (used for the index block, read once per table open).
@@ -486,6 +505,14 @@ mod tests {
             assert_eq!(block.get(k).as_deref(), Some(v.as_slice()));
         }
         assert_eq!(block.get(b"key00001"), None);
+        // Every gap between keys, in every restart interval, and keys that extend or cut
+        // a present one.
+        for i in 0..100 {
+            for absent in [format!("key{:05}", i * 3 + 1), format!("key{:05}x", i * 3)] {
+                assert_eq!(block.get(absent.as_bytes()), None, "{absent}");
+            }
+        }
+        assert_eq!(block.get(b"key0000"), None);
         assert_eq!(block.get(b"a"), None);
         assert_eq!(block.get(b"z"), None);
         assert_eq!(block.entries().len(), 100);
