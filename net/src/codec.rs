@@ -174,7 +174,15 @@ fn decode_schema(t: fb::SchemaPush<'_>) -> Result<Vec<(TableDescription, bool)>>
 
 /// Encodes a request body (without the frame).
 pub fn encode_request(envelope: &RequestEnvelope) -> Vec<u8> {
-    let mut fbb = Fbb::with_capacity(256);
+    // Room for what the body carries, as in `encode_response`.
+    let carried = match &envelope.request {
+        Request::PutItem { item, .. } => {
+            item.iter().map(|(name, v)| name.len() + v.encoded_len() + 2).sum()
+        }
+        Request::ReplicaWrite { key, row, .. } => key.len() + row.len(),
+        _ => 0,
+    };
+    let mut fbb = Fbb::with_capacity(256 + carried);
     let h = &envelope.header;
     let header = fb::RequestHeader::create(
         &mut fbb,
@@ -683,7 +691,15 @@ fn items_vector<'a>(
 
 /// Encodes a response body (without the frame).
 pub fn encode_response(response: &Response) -> Vec<u8> {
-    let mut fbb = Fbb::with_capacity(256);
+    // Room for the bytes the body carries as they are, so the builder (which grows by
+    // doubling and moving what it holds) does not copy an item several times.
+    let carried = match &response.body {
+        ResponseBody::EncodedItem(Some(bytes)) | ResponseBody::Row { row: Some(bytes), .. } => {
+            bytes.len()
+        }
+        _ => 0,
+    };
+    let mut fbb = Fbb::with_capacity(256 + response.message.len() + carried);
     let message =
         if response.message.is_empty() { None } else { Some(fbb.create_string(&response.message)) };
     let (body_type, body) = match &response.body {
