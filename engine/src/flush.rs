@@ -17,6 +17,7 @@ use crate::metrics::EngineMetrics;
 use crate::runtime;
 use crate::sstable::SstableWriter;
 use crate::table::{LiveFile, TableState};
+use crate::types::key::MARKER_PARTITION_HEADER;
 use crate::types::Row;
 
 /// Rows copied from a memtable per step of a flush, between yields.
@@ -33,6 +34,8 @@ pub(crate) struct OutputTable {
     pub(crate) bytes_added: u64,
     min_ts: u64,
     max_ts: u64,
+    /// Partition header rows (partition deletions) added.
+    partition_headers: u64,
 }
 
 impl OutputTable {
@@ -52,6 +55,7 @@ impl OutputTable {
             bytes_added: 0,
             min_ts: u64::MAX,
             max_ts: 0,
+            partition_headers: 0,
         })
     }
 
@@ -71,6 +75,9 @@ impl OutputTable {
         let oldest = row.cells.values().map(|c| c.ts).chain(row.tombstone).min().unwrap_or(0);
         self.min_ts = self.min_ts.min(oldest);
         self.max_ts = self.max_ts.max(newest);
+        if header_prefix(key).is_some() {
+            self.partition_headers += 1;
+        }
         Ok(())
     }
 
@@ -81,9 +88,11 @@ impl OutputTable {
 
     /// Finishes the file (fdatasync included) and returns its manifest record.
     pub(crate) async fn finish(self, level: u32) -> Result<FileMeta> {
-        let mut properties = Vec::with_capacity(16);
+        let mut properties = Vec::with_capacity(PROPERTIES_BYTES);
         properties.extend_from_slice(&self.min_ts.to_le_bytes());
         properties.extend_from_slice(&self.max_ts.to_le_bytes());
+        properties.extend_from_slice(&self.partition_headers.to_le_bytes());
+        assert_eq!(properties.len(), PROPERTIES_BYTES);
         let info = self.writer.finish(&properties).await?;
         let first_key = self.first_key.expect("finish is called on non-empty tables only");
         Ok(FileMeta {
@@ -96,12 +105,39 @@ impl OutputTable {
     }
 }
 
-/// The newest cell or tombstone timestamp in `table`, from its properties block (written by
-/// [`OutputTable::finish`]: min_ts u64 LE, max_ts u64 LE). `u64::MAX` if absent, which only
+/// The engine's properties of an SSTable (written by [`OutputTable::finish`]): min_ts,
+/// max_ts and the number of partition header rows, each u64 LE. Files written before the
+/// count have the first two only.
+const PROPERTIES_BYTES: usize = 24;
+
+fn property(table: &crate::sstable::Sstable, index: usize) -> Option<u64> {
+    let raw = table.properties().get(index * 8..index * 8 + 8)?;
+    <[u8; 8]>::try_from(raw).ok().map(u64::from_le_bytes)
+}
+
+/// The newest cell or tombstone timestamp in `table`. `u64::MAX` if absent, which only
 /// disables the read path's early stop.
 pub(crate) fn table_max_ts(table: &crate::sstable::Sstable) -> u64 {
-    let raw = table.properties().get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok());
-    raw.map_or(u64::MAX, u64::from_le_bytes)
+    property(table, 1).unwrap_or(u64::MAX)
+}
+
+/// Whether `table` may hold a partition header row (a partition deletion): a GET looks for
+/// its partition's header only in the tables that may. Files without the count may.
+pub(crate) fn table_may_hold_partition_headers(table: &crate::sstable::Sstable) -> bool {
+    property(table, 2).is_none_or(|headers| headers > 0)
+}
+
+/// For a partition header key, the prefix shared by every key of its partition.
+pub(crate) fn header_prefix(key: &[u8]) -> Option<&[u8]> {
+    match key.split_last() {
+        Some((&MARKER_PARTITION_HEADER, prefix))
+            if crate::types::ItemKey::decode(key)
+                .is_ok_and(|k| matches!(k, crate::types::DecodedKey::PartitionHeader { .. })) =>
+        {
+            Some(prefix)
+        }
+        _ => None,
+    }
 }
 
 /// Hands out the next SSTable id (kept in the manifest; an id used by a file that never made

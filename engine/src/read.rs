@@ -124,6 +124,9 @@ impl ReadSnapshot {
             if tombstone.is_some_and(|t| t >= crate::flush::table_max_ts(table)) {
                 break;
             }
+            if header && !crate::flush::table_may_hold_partition_headers(table) {
+                continue;
+            }
             if !in_range(key, table.first_key(), table.last_key()) || !table.may_contain(key) {
                 continue;
             }
@@ -144,7 +147,8 @@ impl ReadSnapshot {
 
     /// Whether any source may hold a partition header row (a partition-wide deletion).
     pub fn may_hold_partition_headers(&self) -> bool {
-        !self.sstables.is_empty() || self.memtables.iter().any(|m| m.has_partition_headers())
+        self.sstables.iter().any(crate::flush::table_may_hold_partition_headers)
+            || self.memtables.iter().any(|m| m.has_partition_headers())
     }
 
     /// Whether any source may hold `key` (memtables exactly, SSTables by bloom filter).

@@ -16,13 +16,13 @@ use std::rc::Rc;
 use super::{id_set, Choice};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::flush::{install_manifest, next_file_id, OutputTable};
+use crate::flush::{header_prefix, install_manifest, next_file_id, OutputTable};
 use crate::manifest::{self, sstable_path, FileMeta};
 use crate::metrics::EngineMetrics;
 use crate::read::ReadSnapshot;
 use crate::runtime;
 use crate::table::{LiveFile, TableState};
-use crate::types::key::{prefix_successor, MARKER_PARTITION_HEADER};
+use crate::types::key::prefix_successor;
 
 /// Runs `choice` on `table`.
 ///
@@ -170,19 +170,6 @@ async fn finish_output(
     EngineMetrics::add(&engine.shared.metrics.compaction_write_bytes, meta.file_bytes);
     *outputs.last_mut().expect("pushed above") = meta;
     Ok(())
-}
-
-/// For a partition header key, the prefix shared by every key of its partition.
-fn header_prefix(key: &[u8]) -> Option<&[u8]> {
-    match key.split_last() {
-        Some((&MARKER_PARTITION_HEADER, prefix))
-            if crate::types::ItemKey::decode(key)
-                .is_ok_and(|k| matches!(k, crate::types::DecodedKey::PartitionHeader { .. })) =>
-        {
-            Some(prefix)
-        }
-        _ => None,
-    }
 }
 
 /// Whether tombstones under `key` may be dropped: nothing outside the compaction may hold a
