@@ -280,11 +280,8 @@ impl Cluster {
             }
             if last.as_ref().is_some_and(Readiness::is_ready) {
                 ready = true;
-                let line = ready_line(self.nodes.iter().map(|n| n.plan.native()));
-                let mut stdout = std::io::stdout().lock();
-                if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
-                    eprintln!("shoal dev-cluster: cannot write the ready line: {e}");
-                }
+                // The messages first, the ready line last: whoever waits for that line
+                // (a script, a test) finds everything said before it.
                 eprintln!(
                     "shoal dev-cluster: {} nodes ready; SIGINT or SIGTERM stops them",
                     self.nodes.len()
@@ -297,6 +294,11 @@ impl Cluster {
                     .collect();
                 if !dynamodb.is_empty() {
                     eprintln!("shoal dev-cluster: DynamoDB API at {}", dynamodb.join(" "));
+                }
+                let line = ready_line(self.nodes.iter().map(|n| n.plan.native()));
+                let mut stdout = std::io::stdout().lock();
+                if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+                    eprintln!("shoal dev-cluster: cannot write the ready line: {e}");
                 }
                 continue;
             }
