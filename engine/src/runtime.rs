@@ -440,6 +440,7 @@ mod tests {
             assert!(turns > 0, "the foreground got no turn in 20 slices");
         });
     }
+
     #[test]
     fn run_or_spawn_finishes_inline_or_moves_the_rest_to_a_task() {
         run_test(|| async {

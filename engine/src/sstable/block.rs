@@ -370,6 +370,7 @@ impl Block {
         while pos < end {
             let entry = parse_entry(&self.data, pos, self.entries_end).expect("checked at decode");
             let suffix = self.data.get(entry.suffix_start..entry.suffix_end).unwrap_or_default();
+            assert!(entry.shared <= current.len(), "prefix lengths are checked at decode");
             current.truncate(entry.shared);
             current.extend_from_slice(suffix);
             match current.as_slice().cmp(key) {
