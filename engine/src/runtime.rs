@@ -381,6 +381,17 @@ pub(crate) async fn foreground_turns_during<T: 'static>(
     task.join().await.expect("the work finishes")
 }
 
+/// Waits up to `within` for `done`, checking every millisecond (other tasks run between
+/// checks). For tests.
+#[cfg(test)]
+pub(crate) async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        sleep(Duration::from_millis(1)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,11 +477,10 @@ mod tests {
             assert!(!waiting.await, "a waiting future is moved to a task");
             assert_eq!(*log.borrow(), ["ready", "before"]);
             notify.notify_all();
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while log.borrow().len() < 3 {
-                assert!(std::time::Instant::now() < deadline, "the moved task never finished");
-                futures_lite::future::yield_now().await;
-            }
+            wait_until("the moved task finishes", Duration::from_secs(5), || {
+                log.borrow().len() == 3
+            })
+            .await;
             assert_eq!(*log.borrow(), ["ready", "before", "after"]);
         });
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::segment::{list_segments, segment_name, segment_path};
 use super::*;
 use crate::io::{align_down, FaultOp, OpenMode};
-use crate::runtime::{run_test, sleep, spawn, Queue};
+use crate::runtime::{run_test, sleep, spawn, wait_until, Queue};
 
 type Records = Vec<(LogPosition, Vec<u8>)>;
 
@@ -363,15 +363,6 @@ fn limits_and_batches() {
     });
 }
 
-/// Waits up to a second for `done`, checking every millisecond.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
-        sleep(Duration::from_millis(1)).await;
-    }
-}
-
 #[test]
 fn a_segment_that_cannot_be_prepared_is_retried_once_the_head_moves() {
     run_test(|| async {
@@ -380,7 +371,8 @@ fn a_segment_that_cannot_be_prepared_is_retried_once_the_head_moves() {
         // Room for the first segment and half of the next: preparing the next one fails.
         mem.set_capacity(Some(SEGMENT_BYTES_MIN * 3 / 2));
         let (log, _, _) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
-        wait_until("the first preparation fails", || log.stats().prepare_failures == 1).await;
+        let failed = || log.stats().prepare_failures == 1;
+        wait_until("the first preparation fails", Duration::from_secs(1), failed).await;
         let first = log.current_position().segment;
         let mut acked = Vec::new();
         // Twenty batches in the first segment (which is full length already, so they fit).
@@ -399,7 +391,8 @@ fn a_segment_that_cannot_be_prepared_is_retried_once_the_head_moves() {
         }
         let next = segment_path(&dir, log.current_position().segment + 1);
         let prepared = || mem.file_len(&next) == Some(SEGMENT_BYTES_MIN);
-        wait_until("the segment after the head is prepared", prepared).await;
+        wait_until("the segment after the head is prepared", Duration::from_secs(1), prepared)
+            .await;
         log.close().await.unwrap();
         let (_log, _, seen) = open_log(&disk, &dir, small(), LogPosition::ZERO).await.unwrap();
         assert_eq!(seen, acked);
