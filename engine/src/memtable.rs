@@ -15,7 +15,7 @@
 //! Invariants: a sealed memtable never changes again; every record a memtable holds came from
 //! commit-log segment `min_log_segment` or later, so replay from that segment restores it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::rc::Rc;
@@ -221,6 +221,12 @@ impl Memtable {
     /// The row stored under `key`, if any.
     pub fn get(&self, key: &[u8]) -> Option<Row> {
         self.rows.borrow().get(key).cloned()
+    }
+
+    /// The row stored under `key`, borrowed in place. Writes to this memtable panic while
+    /// the borrow lives, so it must be dropped before the next await.
+    pub fn row(&self, key: &[u8]) -> Option<Ref<'_, Row>> {
+        Ref::filter_map(self.rows.borrow(), |rows| rows.get(key)).ok()
     }
 
     /// Up to `limit` entries within `(lower, upper)`, ascending or (if `reverse`)

@@ -10,10 +10,9 @@ use std::ops::Bound;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::metrics::EngineMetrics;
-use crate::read::{ReadSnapshot, StoredRow};
+use crate::read::ReadSnapshot;
 use crate::runtime;
 use crate::types::key::{partition_header_key, MARKER_ITEM};
-use crate::types::value::encode_item_map;
 use crate::types::{DecodedKey, ItemKey, Row, Value};
 
 /// Stored rows a scan page examines at most (live, deleted or expired).
@@ -67,13 +66,17 @@ impl Engine {
     pub async fn get_row(&self, table: u32, key: &ItemKey) -> Result<Option<Row>> {
         let snapshot = self.table(table)?.snapshot();
         EngineMetrics::add(&self.shared.metrics.reads, 1);
-        stored_with_partition_deletion(&snapshot, key).await?.map(StoredRow::into_row).transpose()
+        let Some(mut row) = snapshot.get_row(&key.encode()).await? else { return Ok(None) };
+        if let Some(ts) = partition_deletion(&snapshot, key).await? {
+            row.apply_partition_tombstone(ts);
+        }
+        Ok(Some(row))
     }
 
     /// [`Engine::get`] with the attributes encoded as a map value, as an item travels
-    /// ([`crate::types::value::encode_item_map`]). A row that one SSTable alone holds (the
-    /// usual case once a table has settled) is transcoded from its stored bytes, never
-    /// decoded into a row and attribute maps.
+    /// ([`crate::types::value::encode_item_map`]). The versions of the row are merged where
+    /// they lie, never decoded into rows and attribute maps
+    /// ([`ReadSnapshot::encode_live_item`]).
     ///
     /// # Errors
     /// As [`Engine::get`].
@@ -81,27 +84,9 @@ impl Engine {
         let now_ms = self.shared.clock.now_ms();
         let snapshot = self.table(table)?.snapshot();
         EngineMetrics::add(&self.shared.metrics.reads, 1);
-        let Some(stored) = stored_with_partition_deletion(&snapshot, key).await? else {
-            return Ok(None);
-        };
+        let deletion = partition_deletion(&snapshot, key).await?;
         let mut out = Vec::new();
-        let live = match stored {
-            StoredRow::Encoded(bytes) => {
-                out.reserve(bytes.len());
-                Row::encode_live_item(&bytes, now_ms, &mut out)?
-            }
-            StoredRow::Over { stored, newer } => {
-                out.reserve(stored.len());
-                Row::encode_live_item_over(&stored, &newer, now_ms, &mut out)?
-            }
-            StoredRow::Merged(row) => match row.into_live_attributes(now_ms) {
-                Some(attributes) => {
-                    encode_item_map(&attributes, &mut out);
-                    true
-                }
-                None => false,
-            },
-        };
+        let live = snapshot.encode_live_item(&key.encode(), deletion, now_ms, &mut out).await?;
         Ok(live.then_some(out))
     }
 
@@ -141,23 +126,14 @@ impl Engine {
     }
 }
 
-/// The stored row of `key` with its partition's deletion applied. A row that one SSTable
-/// alone holds stays encoded unless a deletion applies to it (the bloom filters usually
-/// say at once that there is none).
-async fn stored_with_partition_deletion(
-    snapshot: &ReadSnapshot,
-    key: &ItemKey,
-) -> Result<Option<StoredRow>> {
-    let Some(stored) = snapshot.get_stored(&key.encode()).await? else { return Ok(None) };
+/// When `key`'s partition was deleted, if it was. The bloom filters and the header counts
+/// usually say at once that no source holds a partition deletion.
+async fn partition_deletion(snapshot: &ReadSnapshot, key: &ItemKey) -> Result<Option<u64>> {
     if !snapshot.may_hold_partition_headers() {
-        return Ok(Some(stored));
+        return Ok(None);
     }
     let header = partition_header_key(key.token, &key.partition);
-    let partition = snapshot.get_partition_header(&header).await?;
-    let Some(ts) = partition.and_then(|p| p.tombstone) else { return Ok(Some(stored)) };
-    let mut row = stored.into_row()?;
-    row.apply_partition_tombstone(ts);
-    Ok(Some(StoredRow::Merged(row)))
+    Ok(snapshot.get_partition_header(&header).await?.and_then(|row| row.tombstone))
 }
 
 /// The deletion time of the partition a scan is in, found once per partition.

@@ -18,6 +18,7 @@ use std::rc::Rc;
 use crate::error::Result;
 use crate::memtable::{Memtable, SCAN_CHUNK_ENTRIES};
 use crate::sstable::{Sstable, SstableIter};
+use crate::types::row::RowVersion;
 use crate::types::Row;
 
 /// A snapshot's memtables: inline up to 4, so a point read allocates nothing for them.
@@ -34,40 +35,6 @@ pub struct ReadSnapshot {
     pub sstables: Sstables,
 }
 
-/// What a point read found under a key.
-#[derive(Clone, Debug)]
-pub enum StoredRow {
-    /// The row as one SSTable stores it (no other source held the key).
-    Encoded(Bytes),
-    /// The oldest SSTable row under the newer sources' (memtables and newer SSTables,
-    /// merged): the usual shape of an item updated since it was flushed or compacted, kept
-    /// apart so that a read can transcode the stored bytes with the newer cells
-    /// ([`Row::encode_live_item_over`]) instead of decoding them.
-    Over {
-        /// The oldest SSTable's row, as stored.
-        stored: Bytes,
-        /// The newer sources' rows, merged.
-        newer: Row,
-    },
-    /// A decoded row: the memtables' rows merged when no SSTable holds the key (or, from a
-    /// query, a row with its partition's deletion applied).
-    Merged(Row),
-}
-
-impl StoredRow {
-    /// The row, decoded if need be.
-    ///
-    /// # Errors
-    /// A stored row that does not decode.
-    pub fn into_row(self) -> Result<Row> {
-        match self {
-            StoredRow::Encoded(bytes) => Ok(Row::decode(&bytes)?),
-            StoredRow::Over { stored, newer } => Ok(Row::merge(Row::decode(&stored)?, newer)),
-            StoredRow::Merged(row) => Ok(row),
-        }
-    }
-}
-
 fn fold(merged: &mut Option<Row>, row: Row) {
     match merged {
         Some(existing) => existing.merge_from(row),
@@ -80,47 +47,88 @@ fn in_range(key: &[u8], first: &[u8], last: &[u8]) -> bool {
 }
 
 impl ReadSnapshot {
-    /// What is stored under `key` across every source, tombstones included, or `None` if no
-    /// source holds the key: the merged row, or the stored bytes of a row that only one
-    /// SSTable holds (undecoded, for readers that would only encode it again; see
-    /// [`StoredRow::into_row`]).
+    /// The row stored under `key` across every source, merged, tombstones included, or
+    /// `None` if no source holds the key.
     ///
     /// # Errors
-    /// I/O and checksum errors of SSTable reads.
-    pub async fn get_stored(&self, key: &[u8]) -> Result<Option<StoredRow>> {
-        self.get_stored_of(key, false).await
+    /// I/O and checksum errors of SSTable reads; a stored row that does not decode.
+    pub async fn get_row(&self, key: &[u8]) -> Result<Option<Row>> {
+        self.get_row_of(key, false).await
     }
 
-    /// The merged row under a partition header key: memtables that never took a partition
-    /// deletion are skipped.
+    /// The merged row under a partition header key: memtables and SSTables that never took
+    /// a partition deletion are skipped.
     ///
     /// # Errors
-    /// As [`ReadSnapshot::get_stored`].
+    /// As [`ReadSnapshot::get_row`].
     pub async fn get_partition_header(&self, key: &[u8]) -> Result<Option<Row>> {
-        self.get_stored_of(key, true).await?.map(StoredRow::into_row).transpose()
+        self.get_row_of(key, true).await
     }
 
-    async fn get_stored_of(&self, key: &[u8], header: bool) -> Result<Option<StoredRow>> {
-        let mut newer: Option<Row> = None;
+    async fn get_row_of(&self, key: &[u8], header: bool) -> Result<Option<Row>> {
+        let mut merged: Option<Row> = None;
         for memtable in &self.memtables {
             if header && !memtable.has_partition_headers() {
                 continue;
             }
             if let Some(row) = memtable.get(key) {
-                fold(&mut newer, row);
+                fold(&mut merged, row);
             }
         }
-        // The SSTables' rows, newest first. The oldest found so far stays encoded, with its
-        // row tombstone; each newer one is decoded into `newer`. The oldest usually holds the
-        // whole item (a compaction's output or the first flush) and the newer ones a few
-        // updated attributes, so a read transcodes the big row and decodes only the small
-        // ones (merging is commutative, so the order of folding does not matter).
-        let mut oldest: Option<(Bytes, Option<u64>)> = None;
+        let tombstone = merged.as_ref().and_then(|row| row.tombstone);
+        for stored in self.table_rows(key, header, tombstone).await? {
+            fold(&mut merged, Row::decode(&stored)?);
+        }
+        Ok(merged)
+    }
+
+    /// Appends to `out` the live attributes under `key` at `now_ms`, with the partition
+    /// deletion `deletion` (if any) applied, encoded as an item; returns whether there was
+    /// one (if not, nothing is appended). The versions are merged where they lie
+    /// ([`Row::encode_live_merged`]): SSTable rows stay encoded and memtable rows are
+    /// borrowed, so a GET decodes and copies no row.
+    ///
+    /// # Errors
+    /// As [`ReadSnapshot::get_row`].
+    pub async fn encode_live_item(
+        &self,
+        key: &[u8],
+        deletion: Option<u64>,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<bool> {
+        // The memtables' row deletions (and the partition's) decide which SSTables can be
+        // skipped; their rows are borrowed only once the SSTables are read, as a borrow must
+        // not live across an await. A write landing in between is seen: it is as recent as
+        // the read, and merging is commutative.
+        let tombstone = self
+            .memtables
+            .iter()
+            .filter_map(|memtable| memtable.row(key)?.tombstone)
+            .max()
+            .max(deletion);
+        let stored = self.table_rows(key, false, tombstone).await?;
+        let borrowed: SmallVec<[_; 4]> =
+            self.memtables.iter().filter_map(|memtable| memtable.row(key)).collect();
+        let mut versions: SmallVec<[RowVersion<'_>; 8]> =
+            borrowed.iter().map(|row| RowVersion::Decoded(row)).collect();
+        versions.extend(stored.iter().map(|bytes| RowVersion::Stored(bytes)));
+        out.reserve(stored.iter().map(Bytes::len).max().unwrap_or(0));
+        Ok(Row::encode_live_merged(&versions, deletion, now_ms, out)?)
+    }
+
+    /// The SSTable rows under `key`, newest table first, as stored. `tombstone` is the
+    /// newest row deletion the newer sources (memtables) hold: a deletion at or after
+    /// everything a table holds shadows all of it (a whole-item put carries one), so with
+    /// tables newest first the rest are skipped.
+    async fn table_rows(
+        &self,
+        key: &[u8],
+        header: bool,
+        mut tombstone: Option<u64>,
+    ) -> Result<SmallVec<[Bytes; 4]>> {
+        let mut rows = SmallVec::new();
         for table in &self.sstables {
-            // A row deletion at or after everything a table holds shadows all of it (a
-            // whole-item put carries one): with tables newest first, the rest can be skipped.
-            let tombstone = oldest.as_ref().and_then(|(_, tombstone)| *tombstone);
-            let tombstone = tombstone.max(newer.as_ref().and_then(|row| row.tombstone));
             if tombstone.is_some_and(|t| t >= crate::flush::table_max_ts(table)) {
                 break;
             }
@@ -131,18 +139,10 @@ impl ReadSnapshot {
                 continue;
             }
             let Some(bytes) = table.get(key).await? else { continue };
-            if let Some((later, _)) = oldest.take() {
-                fold(&mut newer, Row::decode(&later)?);
-            }
-            let tombstone = Row::encoded_tombstone(&bytes)?;
-            oldest = Some((bytes, tombstone));
+            tombstone = tombstone.max(Row::encoded_tombstone(&bytes)?);
+            rows.push(bytes);
         }
-        Ok(match (newer, oldest) {
-            (None, None) => None,
-            (None, Some((stored, _))) => Some(StoredRow::Encoded(stored)),
-            (Some(newer), Some((stored, _))) => Some(StoredRow::Over { stored, newer }),
-            (Some(row), None) => Some(StoredRow::Merged(row)),
-        })
+        Ok(rows)
     }
 
     /// Whether any source may hold a partition header row (a partition-wide deletion).

@@ -75,7 +75,7 @@ impl TableState {
         let mut memtables = Memtables::new();
         memtables.push(self.active.borrow().clone());
         memtables.extend(self.sealed.borrow().iter().rev().cloned());
-        // Already newest data first, so a point read can stop early (`ReadSnapshot::get_stored`).
+        // Already newest data first, so a point read can stop early (`ReadSnapshot::get_row`).
         let sstables: Sstables = self.files.borrow().iter().map(|f| f.reader.clone()).collect();
         ReadSnapshot { memtables, sstables }
     }

@@ -36,6 +36,9 @@ use std::collections::BTreeMap;
 use super::{len_prefixed_len, put_len_prefixed, put_varint, varint_len, Reader, Value};
 use crate::error::{Error, Result};
 
+mod transcode;
+pub use transcode::RowVersion;
+
 /// When a write happened, in microseconds (a hybrid logical clock); larger wins.
 pub type Timestamp = u64;
 
@@ -363,129 +366,6 @@ impl Row {
     }
 }
 
-/// Transcoding a stored row straight into an item's encoding, for reads that would decode it
-/// only to encode its live attributes again.
-impl Row {
-    /// Appends to `out` the live attributes of the row encoded in `buf` as an item (a map
-    /// value, as [`crate::value::encode_item_map`] writes `row.into_live_attributes(now_ms)`),
-    /// copying names and values as they lie in `buf` instead of building the row. Returns
-    /// whether the row has a live attribute; if not, nothing is appended.
-    ///
-    /// # Errors
-    /// [`Error::Decode`] where [`Row::decode`] would fail, except that the order of names
-    /// inside nested maps and sets is not checked.
-    pub fn encode_live_item(buf: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Result<bool> {
-        // The same transcoding with nothing newer to merge in.
-        Row::encode_live_item_over(buf, &Row::default(), now_ms, out)
-    }
-
-    /// [`Row::encode_live_item`] of the row encoded in `buf` merged with `newer` (a
-    /// memtable's row over the SSTable row that was the only other source): appends exactly
-    /// what encoding `Row::merge(decode(buf), newer.clone()).into_live_attributes(now_ms)`
-    /// would, copying the stored row's winning values as they are stored, without decoding
-    /// it; only the newer row's winning values are encoded. Returns whether the merge has a
-    /// live attribute; if not, nothing is appended.
-    ///
-    /// # Errors
-    /// As [`Row::encode_live_item`]: where [`Row::decode`] would fail on `buf`.
-    pub fn encode_live_item_over(
-        buf: &[u8],
-        newer: &Row,
-        now_ms: u64,
-        out: &mut Vec<u8>,
-    ) -> Result<bool> {
-        /// Where a live attribute's value comes from.
-        enum Winner<'a> {
-            Stored(&'a [u8]),
-            Newer(&'a Value),
-        }
-        let mut r = Reader::new(buf, "row");
-        let tombstone = read_row_tombstone(&mut r)?.max(newer.tombstone);
-        // A winning cell is live if no row tombstone shadows it and it has not expired.
-        let alive = |ts: Timestamp, expires_at_ms: u64| {
-            tombstone.is_none_or(|t| ts > t) && !expiry_passed(expires_at_ms, now_ms)
-        };
-        let count = r.count()?;
-        // Names as bytes, unchecked like the values (see `value::skip_stored`); UTF-8 sorts as
-        // its bytes do.
-        let mut live: smallvec::SmallVec<[(&[u8], Winner<'_>); 16]> = smallvec::SmallVec::new();
-        let mut newer_cells = newer.cells.iter().peekable();
-        // The newer row's value of a cell that won, if it is live.
-        let newer_value = |cell: &Cell| cell.value.is_some() && alive(cell.ts, cell.expires_at_ms);
-        let mut last: Option<&[u8]> = None;
-        for _ in 0..count {
-            let name = r.len_prefixed()?;
-            if last.is_some_and(|last| last >= name) {
-                let name = String::from_utf8_lossy(name);
-                return Err(r.error(format!("attribute {name:?} out of order")));
-            }
-            last = Some(name);
-            let (stored_live, ts, expires_at_ms) = read_cell_header(&mut r)?;
-            let value_start = r.pos();
-            if stored_live {
-                crate::value::skip_stored(&mut r)?;
-            }
-            let value = buf.get(value_start..r.pos()).unwrap_or_default();
-            // The newer row's attributes that sort before this one have no stored cell.
-            while let Some((newer_name, cell)) = newer_cells.next_if(|(n, _)| n.as_bytes() < name) {
-                if let (true, Some(value)) = (newer_value(cell), &cell.value) {
-                    live.push((newer_name.as_bytes(), Winner::Newer(value)));
-                }
-            }
-            if let Some((newer_name, cell)) = newer_cells.next_if(|(n, _)| n.as_bytes() == name) {
-                // Cell::cmp_precedence between the two versions, the stored one read in place.
-                let newer_wins = cell
-                    .ts
-                    .cmp(&ts)
-                    .then_with(|| cell.value.is_none().cmp(&!stored_live))
-                    .then_with(|| expiry_rank(cell.expires_at_ms).cmp(&expiry_rank(expires_at_ms)))
-                    .then_with(|| match &cell.value {
-                        Some(v) if stored_live => v.to_bytes().as_slice().cmp(value),
-                        _ => Ordering::Equal,
-                    })
-                    == Ordering::Greater;
-                if newer_wins {
-                    if let (true, Some(value)) = (newer_value(cell), &cell.value) {
-                        live.push((newer_name.as_bytes(), Winner::Newer(value)));
-                    }
-                    continue;
-                }
-            }
-            if stored_live && alive(ts, expires_at_ms) {
-                live.push((name, Winner::Stored(value)));
-            }
-        }
-        if r.remaining() != 0 {
-            return Err(r.error(format!("{} bytes after the row", r.remaining())));
-        }
-        for (newer_name, cell) in newer_cells {
-            if let (true, Some(value)) = (newer_value(cell), &cell.value) {
-                live.push((newer_name.as_bytes(), Winner::Newer(value)));
-            }
-        }
-        if live.is_empty() {
-            return Ok(false);
-        }
-        crate::value::put_item_map_header(out, live.len());
-        for (name, winner) in live {
-            put_len_prefixed(out, name);
-            match winner {
-                Winner::Stored(value) => out.extend_from_slice(value),
-                Winner::Newer(value) => value.encode(out),
-            }
-        }
-        Ok(true)
-    }
-
-    /// The row tombstone of the row encoded in `buf`, read without decoding the cells.
-    ///
-    /// # Errors
-    /// [`Error::Decode`] if the row's flags are not valid.
-    pub fn encoded_tombstone(buf: &[u8]) -> Result<Option<Timestamp>> {
-        read_row_tombstone(&mut Reader::new(buf, "row"))
-    }
-}
-
 /// Whether a cell expiry (0 for none) has passed at `now_ms`: [`Cell::is_expired`]'s rule,
 /// for cells read without being built.
 fn expiry_passed(expires_at_ms: u64, now_ms: u64) -> bool {
@@ -697,6 +577,34 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn transcoding_breaks_timestamp_ties_as_merging_does_in_either_order() {
+        let n = |v: i64| Some(Value::N(Number::from(v)));
+        let cell = |expires_at_ms, value| Cell { ts: 7, expires_at_ms, value };
+        // Each pair: two versions of attribute "a" written at the same timestamp.
+        let ties = [
+            (cell(0, n(1)), cell(0, None)), // a removal beats a value
+            (cell(0, n(1)), cell(9, n(1))), // "never expires" beats an expiry
+            (cell(5, n(1)), cell(9, n(1))), // the later expiry wins
+            (cell(0, n(1)), cell(0, n(2))), // the greater encoding wins
+        ];
+        for (x, y) in ties {
+            let row =
+                |c: &Cell| Row { tombstone: None, cells: [("a".to_owned(), c.clone())].into() };
+            let (x, y) = (row(&x), row(&y));
+            let expected = Row::merge(x.clone(), y.clone()).into_live_attributes(1);
+            let stored = x.to_bytes();
+            for versions in [
+                [RowVersion::Stored(&stored), RowVersion::Decoded(&y)],
+                [RowVersion::Decoded(&y), RowVersion::Stored(&stored)],
+            ] {
+                let mut out = vec![0xee];
+                let live = Row::encode_live_merged(&versions, None, 1, &mut out).unwrap();
+                check_transcoded(live, out, expected.clone()).unwrap();
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(config())]
 
@@ -749,15 +657,31 @@ mod tests {
         }
 
         #[test]
-        fn transcoding_over_a_newer_row_matches_merging(
-            stored in prop_oneof![arb_row(), arb_stored_row()],
-            newer in arb_row(),
+        fn transcoding_merged_versions_matches_merging(
+            versions in prop::collection::vec(
+                (prop_oneof![arb_row(), arb_stored_row()], any::<bool>()),
+                0..5,
+            ),
+            deletion in prop::option::of(0u64..12),
             now_ms in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()],
         ) {
-            let bytes = stored.to_bytes();
+            // Some versions stored (encoded), the others decoded, as a read finds them in
+            // SSTables and memtables.
+            let stored: Vec<Vec<u8>> = versions.iter().map(|(row, _)| row.to_bytes()).collect();
+            let refs: Vec<RowVersion<'_>> = versions
+                .iter()
+                .zip(&stored)
+                .map(|((row, decoded), bytes)| {
+                    if *decoded { RowVersion::Decoded(row) } else { RowVersion::Stored(bytes) }
+                })
+                .collect();
             let mut out = vec![0xee];
-            let live = Row::encode_live_item_over(&bytes, &newer, now_ms, &mut out).unwrap();
-            check_transcoded(live, out, Row::merge(stored, newer).into_live_attributes(now_ms))?;
+            let live = Row::encode_live_merged(&refs, deletion, now_ms, &mut out).unwrap();
+            let mut merged = versions.into_iter().map(|(row, _)| row).fold(Row::default(), Row::merge);
+            if let Some(ts) = deletion {
+                merged.apply_partition_tombstone(ts);
+            }
+            check_transcoded(live, out, merged.into_live_attributes(now_ms))?;
         }
 
         #[test]
