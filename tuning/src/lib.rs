@@ -48,7 +48,7 @@ pub struct EngineConfig {
     /// flushes (backpressure). Default 3 × `memtable_bytes`.
     pub memtables_total_bytes: usize,
     /// Block cache of the core. Direct I/O bypasses the page cache, so this is the only read
-    /// cache. Default 64 MiB; give it most of a host's memory divided by cores.
+    /// cache. Default 128 MiB; give it most of a host's memory divided by cores.
     pub block_cache_bytes: usize,
     /// Target uncompressed size of an SSTable data block. Smaller blocks read fewer bytes per
     /// point lookup; larger ones compress and scan better. Default 4096.
@@ -83,7 +83,7 @@ impl Default for EngineConfig {
         EngineConfig {
             memtable_bytes,
             memtables_total_bytes: 3 * memtable_bytes,
-            block_cache_bytes: 64 << 20,
+            block_cache_bytes: 128 << 20,
             block_bytes: 4096,
             bloom_bits_per_key: 10,
             compression: BlockCompression::Lz4,

@@ -16,10 +16,11 @@
 //!
 //! A node's memory is mostly its shards' memtables and block caches:
 //! `shards × (memtables_total_bytes + block_cache_bytes)`, reported by
-//! [`NodeConfig::memory_budget_bytes`]. The defaults (48 MiB of memtables and a 64 MiB cache a
-//! shard) put a 2-core laptop at 2 × 112 MiB = 224 MiB, which leaves room under 512 MiB
+//! [`NodeConfig::memory_budget_bytes`]. The defaults (48 MiB of memtables and a 128 MiB cache
+//! a shard) put a 2-core laptop at 2 × 176 MiB = 352 MiB, which leaves room under 512 MiB
 //! resident for SSTable indexes and bloom filters (about 1.25 bytes a key at 10 bits), the
-//! commit log's buffers and connection buffers. A big host raises them through a profile
+//! commit log's buffers and connection buffers (316 MiB peak, measured through the
+//! benchmark's load and workloads A, B and C). A big host raises them through a profile
 //! (`tuning/profiles/`).
 
 use std::net::SocketAddr;
@@ -224,7 +225,7 @@ pub struct EngineSection {
     pub memtable_bytes: usize,
     /// [`EngineConfig::memtables_total_bytes`]. Default 48 MiB.
     pub memtables_total_bytes: usize,
-    /// [`EngineConfig::block_cache_bytes`]. Default 64 MiB.
+    /// [`EngineConfig::block_cache_bytes`]. Default 128 MiB.
     pub block_cache_bytes: usize,
     /// [`EngineConfig::block_bytes`]. Default 4096.
     pub block_bytes: usize,
@@ -262,7 +263,7 @@ impl Default for EngineSection {
         EngineSection {
             memtable_bytes: 16 << 20,
             memtables_total_bytes: 48 << 20,
-            block_cache_bytes: 64 << 20,
+            block_cache_bytes: 128 << 20,
             block_bytes: engine.block_bytes,
             bloom_bits_per_key: engine.bloom_bits_per_key,
             compression: engine.compression,

@@ -28,8 +28,8 @@ fn defaults_validate_and_fit_a_laptop() {
     config.validate().unwrap();
     config.engine_config().validate().unwrap();
     assert_eq!(config.shard_count(2), 2);
-    // 2 × (48 MiB + 64 MiB): leaves more than half of 512 MiB for everything else.
-    assert_eq!(config.memory_budget_bytes(2), 224 << 20);
+    // 2 × (48 MiB + 128 MiB): leaves 160 MiB of 512 MiB for indexes, filters and buffers.
+    assert_eq!(config.memory_budget_bytes(2), 352 << 20);
 }
 
 #[test]
@@ -98,6 +98,15 @@ fn range_errors_name_the_file_key_and_value() {
 }
 
 #[test]
+fn spinning_without_pinned_shards_is_refused() {
+    let err = parse_error("[shards]\nspin_before_park_us = 50\n");
+    assert_eq!(err.field, "shards.spin_before_park_us");
+    assert!(err.reason.contains("shards.pin"), "{err}");
+    let pinned = "[shards]\npin = \"auto\"\nspin_before_park_us = 50\n";
+    assert_eq!(NodeConfig::from_toml_str(pinned).unwrap().shards.spin_before_park_us, 50);
+}
+
+#[test]
 fn syntax_errors_have_a_position() {
     let err = parse_error("[node]\nvnodes = = 3\n");
     assert_eq!(err.line_column.map(|(line, _)| line), Some(2), "{err}");
@@ -123,7 +132,7 @@ fn engine_section_maps_onto_engine_config() {
     let expected = EngineConfig::default()
         .memtable_bytes(1 << 20)
         .memtables_total_bytes(4 << 20)
-        .block_cache_bytes(64 << 20)
+        .block_cache_bytes(128 << 20)
         .compression(BlockCompression::None)
         .commitlog_sync(CommitLogSync::Periodic { interval_ms: 25 });
     assert_eq!(engine, expected);

@@ -91,6 +91,12 @@ impl NodeConfig {
             0,
             SPIN_BEFORE_PARK_US_MAX,
         )?;
+        if shards.spin_before_park_us > 0 && shards.pin == CpuPin::None {
+            // glommio spins only on an executor bound to a CPU; unpinned, the setting would
+            // be dropped without a word.
+            let reason = "spinning needs pinned shards: set shards.pin to \"auto\" or a CPU list";
+            return Err(ConfigError::new("shards.spin_before_park_us", reason));
+        }
         let CpuPin::Cpus(cpus) = &shards.pin else {
             return Ok(());
         };
