@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::metrics::EngineMetrics;
 use crate::read::ReadSnapshot;
 use crate::runtime;
+use crate::table::TableState;
 use crate::types::key::{partition_header_key, MARKER_ITEM};
 use crate::types::{DecodedKey, ItemKey, Row, Value};
 
@@ -64,9 +65,12 @@ impl Engine {
     /// # Errors
     /// As [`Engine::get`].
     pub async fn get_row(&self, table: u32, key: &ItemKey) -> Result<Option<Row>> {
-        let snapshot = self.table(table)?.snapshot();
+        let table = self.table(table)?;
+        let snapshot = table.snapshot();
         EngineMetrics::add(&self.shared.metrics.reads, 1);
-        let Some(mut row) = snapshot.get_row(&key.encode()).await? else { return Ok(None) };
+        let (row, sstable_rows) = snapshot.get_row_counted(&key.encode()).await?;
+        self.charge_point_read(&table, sstable_rows);
+        let Some(mut row) = row else { return Ok(None) };
         if let Some(ts) = partition_deletion(&snapshot, key).await? {
             row.apply_partition_tombstone(ts);
         }
@@ -82,12 +86,29 @@ impl Engine {
     /// As [`Engine::get`].
     pub async fn get_encoded(&self, table: u32, key: &ItemKey) -> Result<Option<Vec<u8>>> {
         let now_ms = self.shared.clock.now_ms();
-        let snapshot = self.table(table)?.snapshot();
+        let table = self.table(table)?;
+        let snapshot = table.snapshot();
         EngineMetrics::add(&self.shared.metrics.reads, 1);
         let deletion = partition_deletion(&snapshot, key).await?;
         let mut out = Vec::new();
-        let live = snapshot.encode_live_item(&key.encode(), deletion, now_ms, &mut out).await?;
+        let (live, sstable_rows) =
+            snapshot.encode_live_item(&key.encode(), deletion, now_ms, &mut out).await?;
+        self.charge_point_read(&table, sstable_rows);
         Ok(live.then_some(out))
+    }
+
+    /// Counts the SSTables a point read found rows in beyond the first, and starts the
+    /// compactor once they have cost more than merging the table's files would
+    /// ([`crate::compaction::read_triggered`]).
+    fn charge_point_read(&self, table: &TableState, sstable_rows: usize) {
+        if sstable_rows < 2 {
+            return;
+        }
+        let probes = table.extra_probes.get().saturating_add(sstable_rows as u64 - 1);
+        table.extra_probes.set(probes);
+        if crate::compaction::read_triggered(table).is_some() {
+            self.schedule_compaction();
+        }
     }
 
     /// One page of live items with keys in the range.

@@ -53,7 +53,7 @@ impl ReadSnapshot {
     /// # Errors
     /// I/O and checksum errors of SSTable reads; a stored row that does not decode.
     pub async fn get_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        self.get_row_of(key, false).await
+        Ok(self.get_row_of(key, false).await?.0)
     }
 
     /// The merged row under a partition header key: memtables and SSTables that never took
@@ -62,10 +62,18 @@ impl ReadSnapshot {
     /// # Errors
     /// As [`ReadSnapshot::get_row`].
     pub async fn get_partition_header(&self, key: &[u8]) -> Result<Option<Row>> {
-        self.get_row_of(key, true).await
+        Ok(self.get_row_of(key, true).await?.0)
     }
 
-    async fn get_row_of(&self, key: &[u8], header: bool) -> Result<Option<Row>> {
+    /// [`ReadSnapshot::get_row`], and how many SSTables held a row for the key.
+    ///
+    /// # Errors
+    /// As [`ReadSnapshot::get_row`].
+    pub async fn get_row_counted(&self, key: &[u8]) -> Result<(Option<Row>, usize)> {
+        self.get_row_of(key, false).await
+    }
+
+    async fn get_row_of(&self, key: &[u8], header: bool) -> Result<(Option<Row>, usize)> {
         let mut merged: Option<Row> = None;
         for memtable in &self.memtables {
             if header && !memtable.has_partition_headers() {
@@ -76,15 +84,17 @@ impl ReadSnapshot {
             }
         }
         let tombstone = merged.as_ref().and_then(|row| row.tombstone);
-        for stored in self.table_rows(key, header, tombstone).await? {
-            fold(&mut merged, Row::decode(&stored)?);
+        let stored = self.table_rows(key, header, tombstone).await?;
+        for bytes in &stored {
+            fold(&mut merged, Row::decode(bytes)?);
         }
-        Ok(merged)
+        Ok((merged, stored.len()))
     }
 
     /// Appends to `out` the live attributes under `key` at `now_ms`, with the partition
     /// deletion `deletion` (if any) applied, encoded as an item; returns whether there was
-    /// one (if not, nothing is appended). The versions are merged where they lie
+    /// one (if not, nothing is appended), and how many SSTables held a row for the key. The
+    /// versions are merged where they lie
     /// ([`Row::encode_live_merged`]): SSTable rows stay encoded and memtable rows are
     /// borrowed, so a GET decodes and copies no row.
     ///
@@ -96,7 +106,7 @@ impl ReadSnapshot {
         deletion: Option<u64>,
         now_ms: u64,
         out: &mut Vec<u8>,
-    ) -> Result<bool> {
+    ) -> Result<(bool, usize)> {
         // The memtables' row deletions (and the partition's) decide which SSTables can be
         // skipped; their rows are borrowed only once the SSTables are read, as a borrow must
         // not live across an await. A write landing in between is seen: it is as recent as
@@ -114,7 +124,8 @@ impl ReadSnapshot {
             borrowed.iter().map(|row| RowVersion::Decoded(row)).collect();
         versions.extend(stored.iter().map(|bytes| RowVersion::Stored(bytes)));
         out.reserve(stored.iter().map(Bytes::len).max().unwrap_or(0));
-        Ok(Row::encode_live_merged(&versions, deletion, now_ms, out)?)
+        let live = Row::encode_live_merged(&versions, deletion, now_ms, out)?;
+        Ok((live, stored.len()))
     }
 
     /// The SSTable rows under `key`, newest table first, as stored. `tombstone` is the

@@ -46,6 +46,10 @@ pub struct TableState {
     pub compacting: RefCell<HashSet<u64>>,
     /// Leveled compaction's round-robin position per level: the last key it compacted.
     pub level_cursor: RefCell<BTreeMap<u32, Vec<u8>>>,
+    /// SSTables that point reads found a row in beyond the first, since the last compaction:
+    /// the read amplification that a read-triggered compaction
+    /// ([`crate::compaction::read_triggered`]) pays off.
+    pub extra_probes: Cell<u64>,
     /// Set when the table is dropped; background work on it stops.
     pub dropped: Cell<bool>,
     /// The attribute whose number (epoch seconds) expires an item, DynamoDB's TTL:
@@ -65,6 +69,7 @@ impl TableState {
             files: RefCell::new(Vec::new()),
             compacting: RefCell::new(HashSet::new()),
             level_cursor: RefCell::new(BTreeMap::new()),
+            extra_probes: Cell::new(0),
             dropped: Cell::new(false),
             expiry_attribute: RefCell::new(None),
         }

@@ -55,6 +55,8 @@ async fn run(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -> Result
     }
     let read_bytes: u64 = files.iter().map(|f| f.meta.file_bytes).sum();
     install(engine, table, choice, &files, outputs).await?;
+    // The files changed: read amplification is counted afresh against the new set.
+    table.extra_probes.set(0);
     let metrics = &engine.shared.metrics;
     EngineMetrics::add(&metrics.compactions, 1);
     EngineMetrics::add(&metrics.compaction_read_bytes, read_bytes);
