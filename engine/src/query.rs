@@ -68,7 +68,7 @@ impl Engine {
         let table = self.table(table)?;
         let snapshot = table.snapshot();
         EngineMetrics::add(&self.shared.metrics.reads, 1);
-        let (row, sstable_rows) = snapshot.get_row_counted(&key.encode()).await?;
+        let (row, sstable_rows) = snapshot.get_row(&key.encode()).await?;
         self.charge_point_read(&table, sstable_rows);
         let Some(mut row) = row else { return Ok(None) };
         if let Some(ts) = partition_deletion(&snapshot, key).await? {

@@ -4,9 +4,10 @@
 //! flush or compaction that finishes mid-read cannot pull data out from under it (an SSTable
 //! removed by compaction stays readable through its open handle).
 //!
-//! Rows from different sources for one key merge with [`Row::merge_from`]. That merge is
-//! commutative, associative and idempotent, so the order sources are visited in does not
-//! change the answer; tables are still skipped by key range and bloom filter first.
+//! Rows from different sources for one key merge with [`Row::merge_from`], or, for a GET,
+//! cell by cell where they lie ([`Row::encode_live_merged`]). That merge is commutative,
+//! associative and idempotent, so the order sources are visited in does not change the
+//! answer; tables are still skipped by key range and bloom filter first.
 
 use std::collections::VecDeque;
 
@@ -47,13 +48,13 @@ fn in_range(key: &[u8], first: &[u8], last: &[u8]) -> bool {
 }
 
 impl ReadSnapshot {
-    /// The row stored under `key` across every source, merged, tombstones included, or
-    /// `None` if no source holds the key.
+    /// The row stored under `key` across every source, merged, tombstones included (`None`
+    /// if no source holds the key), and how many SSTables held a row for it.
     ///
     /// # Errors
     /// I/O and checksum errors of SSTable reads; a stored row that does not decode.
-    pub async fn get_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        Ok(self.get_row_of(key, false).await?.0)
+    pub async fn get_row(&self, key: &[u8]) -> Result<(Option<Row>, usize)> {
+        self.get_row_of(key, false).await
     }
 
     /// The merged row under a partition header key: memtables and SSTables that never took
@@ -63,14 +64,6 @@ impl ReadSnapshot {
     /// As [`ReadSnapshot::get_row`].
     pub async fn get_partition_header(&self, key: &[u8]) -> Result<Option<Row>> {
         Ok(self.get_row_of(key, true).await?.0)
-    }
-
-    /// [`ReadSnapshot::get_row`], and how many SSTables held a row for the key.
-    ///
-    /// # Errors
-    /// As [`ReadSnapshot::get_row`].
-    pub async fn get_row_counted(&self, key: &[u8]) -> Result<(Option<Row>, usize)> {
-        self.get_row_of(key, false).await
     }
 
     async fn get_row_of(&self, key: &[u8], header: bool) -> Result<(Option<Row>, usize)> {

@@ -50,8 +50,8 @@ pub fn choose(table: &TableState, config: &EngineConfig) -> Option<Choice> {
 
 /// An SSTable probe beyond the first in a point read costs about as much CPU as compacting
 /// this many bytes: a probe that finds a cached block is an index search, a cache lookup and
-/// a block search (1.5-2 µs, mostly memory misses), and merging, compressing and writing runs
-/// at about 100-150 MB/s on a core (5-10 ns a byte).
+/// a block search (1.5-2 µs in profiles of a node serving GETs, mostly memory misses), and
+/// merging, compressing and writing is estimated at 5-10 ns a byte.
 pub const READ_TRIGGER_BYTES_PER_PROBE: u64 = 256;
 
 /// Merges all of a size-tiered table's files once point reads have paid more for finding rows
