@@ -247,3 +247,59 @@ fn failing_flushes_refuse_writes_then_recover() {
         engine.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_failed_read_triggered_merge_waits_for_reads_to_pay_for_it_again() {
+    run_test(|| async {
+        let world = World::memory();
+        let engine = world.open().await;
+        let mem = world.disk.as_memory().unwrap().clone();
+        let k = |i: u64| key("p", Some(&format!("{i:04}")));
+        for i in 0..100 {
+            engine.write(TABLE, &k(i), Row::put_item(i + 1, doc(&[("v", 0)]), 0)).await.unwrap();
+        }
+        engine.flush().await.unwrap();
+        for i in 0..100 {
+            engine
+                .write(TABLE, &k(i), Row::set_attrs(1000 + i, doc(&[("w", 1)]), 0))
+                .await
+                .unwrap();
+        }
+        engine.flush().await.unwrap();
+        let files = engine.table_files(TABLE).unwrap();
+        assert_eq!(files.len(), 2);
+        let budget = files.iter().map(|f| f.file_bytes).sum::<u64>()
+            / shoal_engine::compaction::READ_TRIGGER_BYTES_PER_PROBE;
+        let read_all_budget = || async {
+            for n in 0..budget {
+                assert_eq!(
+                    engine.get(TABLE, &k(n % 100)).await.unwrap(),
+                    Some(doc(&[("v", 0), ("w", 1)]))
+                );
+            }
+        };
+
+        // SSTable writes fail: the merge the reads trigger fails, and is not tried again on
+        // the reads that follow (compact_now finds no work, where a retry would fail again).
+        mem.fail_writes_to(Some(".sst"));
+        read_all_budget().await;
+        engine.compact_now().await.unwrap();
+        assert_eq!(engine.get(TABLE, &k(3)).await.unwrap(), Some(doc(&[("v", 0), ("w", 1)])));
+        engine.compact_now().await.expect("no merge before reads pay for it again");
+        assert_eq!(engine.table_files(TABLE).unwrap().len(), 2);
+        assert!(
+            engine.metrics().last_compaction_error.borrow().is_some(),
+            "the failure is reported"
+        );
+
+        // The disk recovers; once reads have paid again, the merge runs.
+        mem.clear_faults();
+        read_all_budget().await;
+        engine.compact_now().await.unwrap();
+        assert_eq!(engine.table_files(TABLE).unwrap().len(), 1);
+        for i in 0..100 {
+            assert_eq!(engine.get(TABLE, &k(i)).await.unwrap(), Some(doc(&[("v", 0), ("w", 1)])));
+        }
+        engine.close().await.unwrap();
+    });
+}

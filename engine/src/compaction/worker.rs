@@ -33,6 +33,10 @@ pub async fn compact(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -
     table.compacting.borrow_mut().extend(inputs.iter().copied());
     let result = run(engine, table, choice).await;
     table.compacting.borrow_mut().retain(|id| !inputs.contains(id));
+    // Reads count their extra probes afresh either way: after a merge, against the new files;
+    // after a failure (a full or failing disk), so that a read-triggered merge is tried again
+    // only once reads have paid for it again, not on every read that follows.
+    table.extra_probes.set(0);
     result
 }
 
@@ -55,8 +59,6 @@ async fn run(engine: &Engine, table: &Rc<TableState>, choice: &Choice) -> Result
     }
     let read_bytes: u64 = files.iter().map(|f| f.meta.file_bytes).sum();
     install(engine, table, choice, &files, outputs).await?;
-    // The files changed: read amplification is counted afresh against the new set.
-    table.extra_probes.set(0);
     let metrics = &engine.shared.metrics;
     EngineMetrics::add(&metrics.compactions, 1);
     EngineMetrics::add(&metrics.compaction_read_bytes, read_bytes);
