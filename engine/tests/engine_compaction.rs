@@ -4,7 +4,7 @@
 
 mod harness;
 
-use harness::{doc, key, World, TABLE};
+use harness::{doc, items_updated_in_a_second_file, key, read_trigger_budget, World, TABLE};
 use shoal_engine::runtime::run_test;
 use shoal_engine::types::Row;
 use shoal_engine::{CompactionStrategy, TableOptions};
@@ -218,56 +218,34 @@ fn reads_of_items_in_two_files_merge_them_once_they_cost_more_than_the_merge() {
     run_test(|| async {
         let world = World::memory();
         let engine = world.open().await;
-        let now_us = world.clock.now_micros();
-        let k = |i: u64| key("p", Some(&format!("{i:04}")));
-        for i in 0..200 {
-            let row = Row::put_item(now_us + i, doc(&[("v", 0), ("w", i as i64)]), 0);
-            engine.write(TABLE, &k(i), row).await.unwrap();
-        }
-        engine.flush().await.unwrap();
-        // Items 0..100 updated since: their rows are in both files.
-        for i in 0..100 {
-            let row = Row::set_attrs(now_us + 1000 + i, doc(&[("v", 1)]), 0);
-            engine.write(TABLE, &k(i), row).await.unwrap();
-        }
-        engine.flush().await.unwrap();
-        let files = engine.table_files(TABLE).unwrap();
-        assert_eq!(files.len(), 2);
-        let budget = files.iter().map(|f| f.file_bytes).sum::<u64>()
-            / shoal_engine::compaction::READ_TRIGGER_BYTES_PER_PROBE;
+        // Items 0..100 have rows in both files; 100..200 only in the first.
+        let k = items_updated_in_a_second_file(&engine, 200, 100).await;
+        let budget = read_trigger_budget(&engine);
+        let expected = |i: u64| Some(doc(&[("v", i64::from(i < 100)), ("w", i as i64)]));
 
         // Items in one file alone cost no extra probe, however often they are read.
         for _ in 0..3 {
             for i in 100..200 {
-                assert_eq!(
-                    engine.get(TABLE, &k(i)).await.unwrap(),
-                    Some(doc(&[("v", 0), ("w", i as i64)]))
-                );
+                assert_eq!(engine.get(TABLE, &k(i)).await.unwrap(), expected(i));
             }
         }
         engine.compact_now().await.unwrap();
         assert_eq!(engine.table_files(TABLE).unwrap().len(), 2, "no merge for single-file reads");
 
         // Each read of an updated item probes both files: one short of the budget, no merge.
-        let expected = |i: u64| Some(doc(&[("v", 1), ("w", i as i64)]));
         for n in 0..budget - 1 {
             assert_eq!(engine.get(TABLE, &k(n % 100)).await.unwrap(), expected(n % 100));
         }
         engine.compact_now().await.unwrap();
         assert_eq!(engine.table_files(TABLE).unwrap().len(), 2, "below the budget");
         // The read that reaches it merges the files, and nothing is lost.
-        let encoded = engine.get_encoded(TABLE, &k(7)).await.unwrap();
-        assert!(encoded.is_some());
+        assert!(engine.get_encoded(TABLE, &k(7)).await.unwrap().is_some());
         engine.compact_now().await.unwrap();
         let merged = engine.table_files(TABLE).unwrap();
         assert_eq!(merged.len(), 1, "one file after the read-triggered merge");
         assert_eq!(merged[0].entries, 200);
         for i in 0..200 {
-            let v = if i < 100 { 1 } else { 0 };
-            assert_eq!(
-                engine.get(TABLE, &k(i)).await.unwrap(),
-                Some(doc(&[("v", v), ("w", i as i64)]))
-            );
+            assert_eq!(engine.get(TABLE, &k(i)).await.unwrap(), expected(i));
         }
         engine.close().await.unwrap();
     });

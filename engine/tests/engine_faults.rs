@@ -8,7 +8,9 @@ mod harness;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use harness::{doc, env_usize, key, World, TABLE};
+use harness::{
+    doc, env_usize, items_updated_in_a_second_file, key, read_trigger_budget, World, TABLE,
+};
 use shoal_engine::io::{FaultOp, OpenMode};
 use shoal_engine::manifest::sstable_path;
 use shoal_engine::runtime::{run_test, spawn, Queue};
@@ -254,37 +256,21 @@ fn a_failed_read_triggered_merge_waits_for_reads_to_pay_for_it_again() {
         let world = World::memory();
         let engine = world.open().await;
         let mem = world.disk.as_memory().unwrap().clone();
-        let k = |i: u64| key("p", Some(&format!("{i:04}")));
-        for i in 0..100 {
-            engine.write(TABLE, &k(i), Row::put_item(i + 1, doc(&[("v", 0)]), 0)).await.unwrap();
-        }
-        engine.flush().await.unwrap();
-        for i in 0..100 {
-            engine
-                .write(TABLE, &k(i), Row::set_attrs(1000 + i, doc(&[("w", 1)]), 0))
-                .await
-                .unwrap();
-        }
-        engine.flush().await.unwrap();
-        let files = engine.table_files(TABLE).unwrap();
-        assert_eq!(files.len(), 2);
-        let budget = files.iter().map(|f| f.file_bytes).sum::<u64>()
-            / shoal_engine::compaction::READ_TRIGGER_BYTES_PER_PROBE;
-        let read_all_budget = || async {
+        let k = items_updated_in_a_second_file(&engine, 100, 100).await;
+        let budget = read_trigger_budget(&engine);
+        let expected = |i: u64| Some(doc(&[("v", 1), ("w", i as i64)]));
+        let read_the_budget = || async {
             for n in 0..budget {
-                assert_eq!(
-                    engine.get(TABLE, &k(n % 100)).await.unwrap(),
-                    Some(doc(&[("v", 0), ("w", 1)]))
-                );
+                assert_eq!(engine.get(TABLE, &k(n % 100)).await.unwrap(), expected(n % 100));
             }
         };
 
         // SSTable writes fail: the merge the reads trigger fails, and is not tried again on
         // the reads that follow (compact_now finds no work, where a retry would fail again).
         mem.fail_writes_to(Some(".sst"));
-        read_all_budget().await;
+        read_the_budget().await;
         engine.compact_now().await.unwrap();
-        assert_eq!(engine.get(TABLE, &k(3)).await.unwrap(), Some(doc(&[("v", 0), ("w", 1)])));
+        assert_eq!(engine.get(TABLE, &k(3)).await.unwrap(), expected(3));
         engine.compact_now().await.expect("no merge before reads pay for it again");
         assert_eq!(engine.table_files(TABLE).unwrap().len(), 2);
         assert!(
@@ -294,11 +280,11 @@ fn a_failed_read_triggered_merge_waits_for_reads_to_pay_for_it_again() {
 
         // The disk recovers; once reads have paid again, the merge runs.
         mem.clear_faults();
-        read_all_budget().await;
+        read_the_budget().await;
         engine.compact_now().await.unwrap();
         assert_eq!(engine.table_files(TABLE).unwrap().len(), 1);
         for i in 0..100 {
-            assert_eq!(engine.get(TABLE, &k(i)).await.unwrap(), Some(doc(&[("v", 0), ("w", 1)])));
+            assert_eq!(engine.get(TABLE, &k(i)).await.unwrap(), expected(i));
         }
         engine.close().await.unwrap();
     });

@@ -94,3 +94,34 @@ impl World {
         &self.dir
     }
 }
+
+/// Items ("p", "0000") onwards: `count` put with `v` = 0 and `w` = i, flushed, then the first
+/// `updated` of them set to `v` = 1 and flushed again, so that those have a row in both of the
+/// table's files, as hot items updated since their last compaction do. Returns the key of
+/// item i.
+pub async fn items_updated_in_a_second_file(
+    engine: &Engine,
+    count: u64,
+    updated: u64,
+) -> impl Fn(u64) -> ItemKey {
+    use shoal_engine::types::Row;
+    let k = |i: u64| key("p", Some(&format!("{i:04}")));
+    for i in 0..count {
+        let row = Row::put_item(i + 1, doc(&[("v", 0), ("w", i as i64)]), 0);
+        engine.write(TABLE, &k(i), row).await.unwrap();
+    }
+    engine.flush().await.unwrap();
+    for i in 0..updated {
+        let row = Row::set_attrs(count + 1 + i, doc(&[("v", 1)]), 0);
+        engine.write(TABLE, &k(i), row).await.unwrap();
+    }
+    engine.flush().await.unwrap();
+    assert_eq!(engine.table_files(TABLE).unwrap().len(), 2, "one file per flush");
+    k
+}
+
+/// Extra SSTable probes a table's files take before reads trigger a merge of them.
+pub fn read_trigger_budget(engine: &Engine) -> u64 {
+    let bytes: u64 = engine.table_files(TABLE).unwrap().iter().map(|f| f.file_bytes).sum();
+    bytes / shoal_engine::compaction::READ_TRIGGER_BYTES_PER_PROBE
+}
