@@ -14,11 +14,11 @@
 //! other readers, a connection reader that finds no data parks here
 //! ([`Registration::wait`]) instead of arming a poll. (Requests that finish without
 //! waiting, as most GETs do, leave few in flight: with a connection per client task, the
-//! second condition is what keeps 50 readers on epoll; measured 42-44k -> 53-54k GET/s.) One poller task per shard asks
-//! epoll, without blocking, for every ready socket (edge-triggered), wakes their readers,
-//! and waits for the next round on a short timer (50 µs, doubling while rounds are empty,
-//! at most 200 µs), so the executor reaps its other I/O in between and an unsaturated shard
-//! wakes per round, not per request. When rounds keep coming back empty (about 1 ms) the
+//! second condition is what keeps 50 readers on epoll; measured 42-44k -> 53-54k GET/s.)
+//! One poller task per shard asks epoll, without blocking, for every ready socket
+//! (edge-triggered), wakes their readers, and waits for the next round on a short timer
+//! (50 µs, doubling while rounds are empty, at most 200 µs), so the executor reaps its
+//! other I/O in between and an unsaturated shard wakes per round, not per request. When rounds keep coming back empty (about 1 ms) the
 //! shard is idle: the poller releases the parked readers, which go back to glommio's reads,
 //! whose polls let the executor sleep until a request comes.
 //!

@@ -440,7 +440,7 @@ mod tests {
         bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
         assert!(Row::decode(&bytes).is_err(), "decoding checks strings");
         let mut out = Vec::new();
-        assert!(Row::encode_live_item(&bytes, 0, &mut out).expect("transcoded"));
+        assert!(encode_stored(&bytes, 0, &mut out).expect("transcoded"));
         assert!(out.windows(2).any(|w| w == [0xff, 0xfe]), "the bytes are copied");
         assert!(Value::decode(&out).is_err(), "the item's reader checks them");
     }
@@ -555,6 +555,11 @@ mod tests {
             .prop_map(|(tombstone, cells)| Row { tombstone, cells })
     }
 
+    /// One stored row transcoded alone: [`Row::encode_live_merged`] with one version.
+    fn encode_stored(bytes: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Result<bool> {
+        Row::encode_live_merged(&[RowVersion::Stored(bytes)], None, now_ms, out)
+    }
+
     /// A transcoder's answer (`live`, and `out`, which held one 0xee byte before) against
     /// encoding the attributes that decoding and merging give.
     fn check_transcoded(
@@ -651,7 +656,7 @@ mod tests {
         ) {
             let bytes = row.to_bytes();
             let mut out = vec![0xee];
-            let live = Row::encode_live_item(&bytes, now_ms, &mut out).unwrap();
+            let live = encode_stored(&bytes, now_ms, &mut out).unwrap();
             check_transcoded(live, out, row.into_live_attributes(now_ms))?;
             prop_assert_eq!(Row::encoded_tombstone(&bytes).unwrap(), Row::decode(&bytes).unwrap().tombstone);
         }
@@ -701,7 +706,7 @@ mod tests {
             let index = at.index(bytes.len());
             bytes[index] = byte;
             let mut out = Vec::new();
-            let transcoded = Row::encode_live_item(&bytes, 1, &mut out);
+            let transcoded = encode_stored(&bytes, 1, &mut out);
             if let Ok(decoded) = Row::decode(&bytes) {
                 prop_assert_eq!(decoded.to_bytes(), bytes);
                 // Whatever decodes transcodes to the same item.

@@ -155,16 +155,6 @@ impl<'a> Cells<'a> {
 }
 
 impl Row {
-    /// Appends to `out` the live attributes of the row encoded in `buf` as an item (a map
-    /// value, as [`crate::value::encode_item_map`] writes `row.into_live_attributes(now_ms)`).
-    /// Returns whether the row has a live attribute; if not, nothing is appended.
-    ///
-    /// # Errors
-    /// As [`Row::encode_live_merged`].
-    pub fn encode_live_item(buf: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Result<bool> {
-        Row::encode_live_merged(&[RowVersion::Stored(buf)], None, now_ms, out)
-    }
-
     /// Appends to `out` the live attributes at `now_ms` of `versions` merged (in any order:
     /// the merge is commutative) with the deletion `deletion` applied on top (a partition's,
     /// or `None`), encoded as an item. Returns whether the merge has a live attribute; if
