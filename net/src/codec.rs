@@ -1125,6 +1125,22 @@ mod tests {
         }
     }
 
+    /// Every kind of request has its own metrics label: no two kinds share an index, and
+    /// the samples (one of each kind) cover [`OP_NAMES`].
+    #[test]
+    fn every_request_kind_has_its_own_op_name() {
+        let mut seen = std::collections::BTreeSet::new();
+        for request in sample_requests() {
+            let index = request.op_index();
+            assert!(index < OP_NAMES.len(), "{:?} indexes past OP_NAMES", request.op_name());
+            assert_eq!(request.op_name(), OP_NAMES[index]);
+            seen.insert(index);
+        }
+        assert_eq!(seen.len(), OP_NAMES.len(), "a sample of every kind, each its own name");
+        let distinct: std::collections::BTreeSet<_> = OP_NAMES.iter().collect();
+        assert_eq!(distinct.len(), OP_NAMES.len(), "names are unique");
+    }
+
     #[test]
     fn every_request_round_trips() {
         for (i, request) in sample_requests().into_iter().enumerate() {

@@ -7,22 +7,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Operations counted separately (the `op` label).
-pub const OPS: [&str; 13] = [
-    "create_table",
-    "describe_table",
-    "list_tables",
-    "drop_table",
-    "get",
-    "put",
-    "delete",
-    "update",
-    "batch_get",
-    "batch_write",
-    "query",
-    "scan",
-    "cluster_info",
-];
+/// Operations counted separately (the `op` label), at their `Request::op_index`: every kind
+/// of request, internode ones included.
+pub use shoal_net::OP_NAMES as OPS;
 
 /// Latency histogram bucket bounds, in µs (Prometheus `le`, rendered in seconds).
 pub const LATENCY_BUCKETS_US: [u64; 14] = [
@@ -99,14 +86,11 @@ pub struct ShardMetrics {
     pub commitlog_prepare_failures: AtomicU64,
 }
 
-fn op_index(op: &str) -> usize {
-    OPS.iter().position(|o| *o == op).unwrap_or(0)
-}
-
 impl ShardMetrics {
-    /// Counts one request of `op` that took `elapsed`.
-    pub fn record(&self, op: &str, elapsed: Duration, failed: bool) {
-        let Some(m) = self.ops.get(op_index(op)) else { return };
+    /// Counts one request of operation `op` (its `Request::op_index`) that took `elapsed`.
+    pub fn record(&self, op: usize, elapsed: Duration, failed: bool) {
+        debug_assert!(op < OPS.len(), "operation index {op} past OP_NAMES");
+        let Some(m) = self.ops.get(op) else { return };
         m.requests.fetch_add(1, Relaxed);
         if failed {
             m.errors.fetch_add(1, Relaxed);
@@ -121,7 +105,8 @@ impl ShardMetrics {
 
     /// Requests of `op` counted so far.
     pub fn requests(&self, op: &str) -> u64 {
-        self.ops.get(op_index(op)).map_or(0, |m| m.requests.load(Relaxed))
+        let index = OPS.iter().position(|o| *o == op);
+        index.and_then(|i| self.ops.get(i)).map_or(0, |m| m.requests.load(Relaxed))
     }
 }
 
@@ -358,8 +343,9 @@ mod tests {
     #[test]
     fn renders_counts_and_cumulative_buckets() {
         let shard = Arc::new(ShardMetrics::default());
-        shard.record("get", Duration::from_micros(70), false);
-        shard.record("get", Duration::from_micros(3_000), true);
+        let get = op("get");
+        shard.record(get, Duration::from_micros(70), false);
+        shard.record(get, Duration::from_micros(3_000), true);
         shard.cross_core_forwards.fetch_add(5, Relaxed);
         let text = render(&[shard], true);
         assert!(text.contains("shoal_requests_total{shard=\"0\",op=\"get\"} 2"));
@@ -368,5 +354,25 @@ mod tests {
         assert!(text.contains("shoal_request_duration_seconds_bucket{op=\"get\",le=\"0.005\"} 2"));
         assert!(text.contains("shoal_cross_core_forwards_total{shard=\"0\"} 5"));
         assert!(text.lines().all(|l| l.starts_with('#') || l.starts_with("shoal_")));
+    }
+
+    fn op(name: &str) -> usize {
+        OPS.iter().position(|o| *o == name).expect("a known operation")
+    }
+
+    /// Internode requests are counted under their own names (they were once counted as
+    /// `create_table`, which hid replica latency and inflated table creations).
+    #[test]
+    fn replica_requests_have_their_own_label() {
+        let shard = Arc::new(ShardMetrics::default());
+        shard.record(op("replica_write"), Duration::from_millis(600), false);
+        shard.record(op("replica_read"), Duration::from_micros(80), false);
+        let text = render(std::slice::from_ref(&shard), true);
+        assert!(text.contains("shoal_requests_total{shard=\"0\",op=\"replica_write\"} 1"));
+        assert!(text.contains("shoal_requests_total{shard=\"0\",op=\"create_table\"} 0"));
+        assert!(text
+            .contains("shoal_request_duration_seconds_bucket{op=\"replica_write\",le=\"0.5\"} 0"));
+        assert_eq!(shard.requests("replica_read"), 1);
+        assert_eq!(shard.requests("no_such_op"), 0);
     }
 }

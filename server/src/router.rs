@@ -180,7 +180,7 @@ pub async fn handle_envelope(
     raw: Option<bytes::Bytes>,
 ) -> Response {
     let started = Instant::now();
-    let op = envelope.request.op_name();
+    let op = envelope.request.op_index();
     let timeout = match envelope.header.timeout_ms {
         0 => shard.node.settings.request_timeout,
         ms => std::time::Duration::from_millis(u64::from(ms)),
