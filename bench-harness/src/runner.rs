@@ -112,14 +112,21 @@ pub async fn run(config: &RunConfig, drivers: Vec<Driver>) -> RunResult {
     // Each task's histograms (about 1 ms each to allocate and zero), random state and value
     // pool are made before the schedule starts. Made as the tasks were spawned, they made
     // an open-loop run's first operations late by up to 70 ms, counted as latency.
+    let kinds = || config.workload.mix.iter().map(|(kind, _)| *kind);
     let prepared: Vec<(Arc<Mutex<Stats>>, Rng, ValuePool)> = (0..drivers.len())
         .map(|i| {
             let mut rng = Rng::new(config.seed.wrapping_add(i as u64));
             let values = ValuePool::new(&mut rng);
-            (Arc::new(Mutex::new(Stats::default())), rng, values)
+            (Arc::new(Mutex::new(Stats::for_kinds(kinds()))), rng, values)
         })
         .collect();
     let task_stats: Vec<_> = prepared.iter().map(|(stats, _, _)| stats.clone()).collect();
+    // The reporter swaps a task's stats for one of these each interval; made here too, as
+    // made on its thread they would take a CPU from the run's first interval.
+    let spares: Vec<Stats> = match config.report_interval {
+        Some(_) => task_stats.iter().map(|_| Stats::for_kinds(kinds())).collect(),
+        None => Vec::new(),
+    };
     let start = Instant::now();
     let mut handles = Vec::new();
     for (i, (driver, (stats, rng, values))) in drivers.into_iter().zip(prepared).enumerate() {
@@ -136,7 +143,7 @@ pub async fn run(config: &RunConfig, drivers: Vec<Driver>) -> RunResult {
         handles.push(tokio::spawn(task.run(rng, values)));
     }
     let reporter = config.report_interval.and_then(|every| {
-        Reporter::start(every, task_stats.clone(), start)
+        Reporter::start(every, task_stats.clone(), spares, start)
             .map_err(|e| {
                 eprintln!("no interval tables: the reporter's thread failed to start ({e})")
             })
@@ -167,17 +174,20 @@ struct Reporter {
 }
 
 impl Reporter {
-    /// Starts printing an interval table of `task_stats` every `every`.
+    /// Starts printing an interval table of `task_stats` every `every`; `spares` holds an
+    /// empty `Stats` per task, swapped in for the task's full one each interval.
     fn start(
         every: Duration,
         task_stats: Vec<Arc<Mutex<Stats>>>,
+        spares: Vec<Stats>,
         start: Instant,
     ) -> std::io::Result<Reporter> {
         assert!(!every.is_zero(), "a report interval must be positive");
+        assert_eq!(task_stats.len(), spares.len(), "a spare per task");
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let thread = std::thread::Builder::new().name("shoal-bench-reporter".into()).spawn({
             let stop = stop.clone();
-            move || report_loop(every, &task_stats, start, &stop)
+            move || report_loop(every, &task_stats, spares, start, &stop)
         })?;
         Ok(Reporter { stop, thread })
     }
@@ -201,11 +211,10 @@ impl Reporter {
 fn report_loop(
     every: Duration,
     task_stats: &[Arc<Mutex<Stats>>],
+    mut spares: Vec<Stats>,
     start: Instant,
     stop: &(Mutex<bool>, Condvar),
 ) -> Stats {
-    // One empty `Stats` per task, swapped in for the task's full one each interval.
-    let mut spares: Vec<Stats> = task_stats.iter().map(|_| Stats::default()).collect();
     let mut interval = Stats::default();
     let mut totals = Stats::default();
     let mut last = Instant::now();
@@ -422,8 +431,10 @@ mod tests {
                 lock(task).record(OpKind::Read, d, d);
             }
         }
-        let reporter = Reporter::start(Duration::from_millis(5), tasks.clone(), Instant::now())
-            .expect("reporter thread");
+        let spares = tasks.iter().map(|_| Stats::default()).collect();
+        let reporter =
+            Reporter::start(Duration::from_millis(5), tasks.clone(), spares, Instant::now())
+                .expect("reporter thread");
         wait_until("the reporter took every task's samples", || {
             tasks.iter().all(|t| lock(t).total() == 0)
         });
@@ -443,8 +454,10 @@ mod tests {
     fn samples_recorded_during_reports_are_counted_once() {
         let tasks: Vec<Arc<Mutex<Stats>>> =
             (0..4).map(|_| Arc::new(Mutex::new(Stats::default()))).collect();
-        let reporter = Reporter::start(Duration::from_millis(1), tasks.clone(), Instant::now())
-            .expect("reporter thread");
+        let spares = tasks.iter().map(|_| Stats::for_kinds([OpKind::Read])).collect();
+        let reporter =
+            Reporter::start(Duration::from_millis(1), tasks.clone(), spares, Instant::now())
+                .expect("reporter thread");
         let per_task = 20_000u64;
         let recorders: Vec<_> = tasks
             .iter()

@@ -87,39 +87,56 @@ impl OpStats {
 }
 
 /// Samples of every operation kind.
+///
+/// A kind's histograms are made when it is first recorded, or up front by
+/// [`Stats::for_kinds`]: two histograms are 0.5 MB that the allocator zeroes, so a run makes
+/// them for the kinds its workload uses, before its schedule starts, and no others. An empty
+/// `Stats` allocates nothing, which keeps a swap of a task's stats free.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
-    read: OpStats,
-    update: OpStats,
-    insert: OpStats,
-    scan: OpStats,
-    rmw: OpStats,
+    /// By `OpKind::ALL` position; `None` until the kind is made.
+    kinds: [Option<Box<OpStats>>; OpKind::ALL.len()],
 }
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
 }
 
+/// A kind's position in [`OpKind::ALL`].
+fn slot(kind: OpKind) -> usize {
+    match kind {
+        OpKind::Read => 0,
+        OpKind::Update => 1,
+        OpKind::Insert => 2,
+        OpKind::Scan => 3,
+        OpKind::ReadModifyWrite => 4,
+    }
+}
+
+/// What an unmade kind reads as.
+fn no_samples() -> &'static OpStats {
+    static EMPTY: std::sync::OnceLock<OpStats> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(OpStats::default)
+}
+
 impl Stats {
-    /// The samples of `kind`.
-    pub fn get(&self, kind: OpKind) -> &OpStats {
-        match kind {
-            OpKind::Read => &self.read,
-            OpKind::Update => &self.update,
-            OpKind::Insert => &self.insert,
-            OpKind::Scan => &self.scan,
-            OpKind::ReadModifyWrite => &self.rmw,
+    /// Stats with the histograms of `kinds` made (and zeroed) now.
+    pub fn for_kinds(kinds: impl IntoIterator<Item = OpKind>) -> Stats {
+        let mut stats = Stats::default();
+        for kind in kinds {
+            stats.get_mut(kind);
         }
+        stats
+    }
+
+    /// The samples of `kind` (empty if it has none).
+    pub fn get(&self, kind: OpKind) -> &OpStats {
+        self.kinds.get(slot(kind)).and_then(Option::as_deref).unwrap_or_else(|| no_samples())
     }
 
     fn get_mut(&mut self, kind: OpKind) -> &mut OpStats {
-        match kind {
-            OpKind::Read => &mut self.read,
-            OpKind::Update => &mut self.update,
-            OpKind::Insert => &mut self.insert,
-            OpKind::Scan => &mut self.scan,
-            OpKind::ReadModifyWrite => &mut self.rmw,
-        }
+        let slot = self.kinds.get_mut(slot(kind)).expect("a slot per kind");
+        slot.get_or_insert_with(Box::default)
     }
 
     /// Records a success: `latency` from the intended start, `service` from the send.
@@ -143,21 +160,24 @@ impl Stats {
     /// Adds every sample of `other`.
     pub fn merge(&mut self, other: &Stats) {
         for kind in OpKind::ALL {
-            self.get_mut(kind).merge(other.get(kind));
+            let samples = other.get(kind);
+            if !samples.is_empty() {
+                self.get_mut(kind).merge(samples);
+            }
         }
     }
 
     /// Adds every sample into `target` and empties `self` (keeping its allocations).
     pub fn drain_into(&mut self, target: &mut Stats) {
         target.merge(self);
-        for kind in OpKind::ALL {
-            self.get_mut(kind).reset();
+        for op in self.kinds.iter_mut().flatten() {
+            op.reset();
         }
     }
 
     /// Successful operations, all kinds.
     pub fn total(&self) -> u64 {
-        OpKind::ALL.iter().map(|k| self.get(*k).count()).sum()
+        self.kinds.iter().flatten().map(|op| op.count()).sum()
     }
 }
 
@@ -204,6 +224,30 @@ mod tests {
             assert_eq!(a.latency, b.latency);
         }
         assert!(tasks.iter().all(|t| t.total() == 0));
+    }
+
+    /// Only recorded or requested kinds get histograms (half a megabyte each, zeroed); an
+    /// unmade kind reads as empty, and merging skips kinds without samples.
+    #[test]
+    fn kinds_are_made_only_when_used() {
+        let made = |s: &Stats| -> Vec<usize> {
+            s.kinds.iter().enumerate().filter(|(_, k)| k.is_some()).map(|(i, _)| i).collect()
+        };
+        let empty = Stats::default();
+        assert!(made(&empty).is_empty());
+        assert_eq!(empty.get(OpKind::Scan).count(), 0);
+        let prepared = Stats::for_kinds([OpKind::Read, OpKind::Update]);
+        assert_eq!(made(&prepared), [0, 1]);
+        let mut total = Stats::default();
+        total.merge(&prepared);
+        assert!(made(&total).is_empty(), "empty kinds are not merged");
+        let mut task = prepared;
+        task.record(OpKind::Update, Duration::from_micros(5), Duration::from_micros(4));
+        task.drain_into(&mut total);
+        assert_eq!(made(&total), [1]);
+        assert_eq!(total.get(OpKind::Update).count(), 1);
+        assert_eq!(made(&task), [0, 1], "draining keeps the allocations");
+        assert_eq!(task.total(), 0);
     }
 
     #[test]
