@@ -1,8 +1,9 @@
 //! Latency histograms and error counts per operation kind, and how they merge.
 //!
-//! Every client task records into its own [`Stats`] (behind an uncontended mutex); the
-//! reporter drains each task's stats every interval with [`Stats::drain_into`] and merges
-//! them, so an interval's table and the final totals come from the same samples. Latencies
+//! Every client task records into its own [`Stats`] (behind a mutex the reporter takes only
+//! to swap the task's stats for an empty set each interval); the reporter merges what it
+//! took with [`Stats::drain_into`], so an interval's table and the final totals come from
+//! the same samples. Latencies
 //! are recorded in nanoseconds in an HdrHistogram with 3 significant digits (relative error
 //! ≤ 0.1 %), from 1 ns to [`LATENCY_NS_MAX`]; slower samples saturate at the maximum.
 //! Failed operations are counted by kind of error and never enter a latency histogram.
