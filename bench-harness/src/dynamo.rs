@@ -70,7 +70,7 @@ pub enum Op {
 }
 
 impl Op {
-    /// Every operation, in the order of [`Op::index`].
+    /// Every operation, in the order of `Op::index`.
     pub const ALL: [Op; 6] =
         [Op::GetItem, Op::PutItem, Op::UpdateItem, Op::Query, Op::CreateTable, Op::DescribeTable];
 
