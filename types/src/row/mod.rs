@@ -93,16 +93,10 @@ impl Cell {
     /// The merge order: `Greater` means `self` wins over `other`. A total order: `Equal` only
     /// for identical cells.
     pub fn cmp_precedence(&self, other: &Cell) -> Ordering {
-        self.ts
-            .cmp(&other.ts)
-            .then_with(|| self.value.is_none().cmp(&other.value.is_none()))
-            .then_with(|| expiry_rank(self.expires_at_ms).cmp(&expiry_rank(other.expires_at_ms)))
-            .then_with(|| match (&self.value, &other.value) {
-                // Encoded bytes rather than the derived `Ord`: the bytes are the stable,
-                // on-disk contract that every replica and version agrees on.
-                (Some(a), Some(b)) => a.to_bytes().cmp(&b.to_bytes()),
-                _ => Ordering::Equal,
-            })
+        // One definition of the order, shared with the merge of cells read in place
+        // (`transcode.rs`); the name plays no part in it.
+        transcode::CellRef::decoded(b"", self)
+            .cmp_precedence(&transcode::CellRef::decoded(b"", other))
     }
 
     fn encoded_len(&self) -> usize {

@@ -46,9 +46,10 @@ impl ValueRef<'_> {
         }
     }
 
-    /// Compares encodings, as [`Cell::cmp_precedence`] does. Reached only for two live
-    /// versions of an attribute with the same timestamp and expiry, so encoding a decoded
-    /// value here costs nothing that matters.
+    /// Compares encodings rather than the derived `Ord`: the bytes are the stable, on-disk
+    /// contract that every replica and version agrees on. Reached only for two live versions
+    /// of an attribute with the same timestamp and expiry, so encoding a decoded value here
+    /// costs nothing that matters.
     fn cmp_encoded(self, other: ValueRef<'_>) -> Ordering {
         fn bytes(value: ValueRef<'_>) -> Cow<'_, [u8]> {
             match value {
@@ -62,7 +63,7 @@ impl ValueRef<'_> {
 
 /// One version's cell, read in place.
 #[derive(Clone, Copy)]
-struct CellRef<'a> {
+pub(super) struct CellRef<'a> {
     /// The name's bytes; stored names are not checked for UTF-8 again (like stored values,
     /// see `value::skip_stored`), and UTF-8 sorts as its bytes do.
     name: &'a [u8],
@@ -72,9 +73,21 @@ struct CellRef<'a> {
     value: Option<ValueRef<'a>>,
 }
 
-impl CellRef<'_> {
-    /// [`Cell::cmp_precedence`], on cells read in place.
-    fn cmp_precedence(&self, other: &CellRef<'_>) -> Ordering {
+impl<'a> CellRef<'a> {
+    /// A decoded cell named `name`.
+    pub(super) fn decoded(name: &'a [u8], cell: &'a Cell) -> CellRef<'a> {
+        CellRef {
+            name,
+            ts: cell.ts,
+            expires_at_ms: cell.expires_at_ms,
+            value: cell.value.as_ref().map(ValueRef::Decoded),
+        }
+    }
+
+    /// The merge order, [`Cell::cmp_precedence`] (which calls this): `Greater` means `self`
+    /// wins. Greater ts wins; at equal ts a tombstone beats a live value, then the later
+    /// expiry wins, then the greater encoded value.
+    pub(super) fn cmp_precedence(&self, other: &CellRef<'_>) -> Ordering {
         self.ts
             .cmp(&other.ts)
             .then_with(|| self.value.is_none().cmp(&other.value.is_none()))
@@ -115,12 +128,9 @@ impl<'a> Cells<'a> {
     /// The next cell; at the end of a stored row, checks that nothing follows it.
     fn next(&mut self) -> Result<Option<CellRef<'a>>> {
         match self {
-            Cells::Decoded(cells) => Ok(cells.next().map(|(name, cell)| CellRef {
-                name: name.as_bytes(),
-                ts: cell.ts,
-                expires_at_ms: cell.expires_at_ms,
-                value: cell.value.as_ref().map(ValueRef::Decoded),
-            })),
+            Cells::Decoded(cells) => {
+                Ok(cells.next().map(|(name, cell)| CellRef::decoded(name.as_bytes(), cell)))
+            }
             Cells::Stored { buf, reader, left, last } => {
                 if *left == 0 {
                     if reader.remaining() != 0 {
