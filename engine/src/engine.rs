@@ -261,7 +261,21 @@ impl Engine {
     /// durability failure, [`Error::Closed`].
     pub async fn write(&self, table: u32, key: &ItemKey, row: Row) -> Result<()> {
         key.validate()?;
-        self.stage_encoded(table, key.encode(), row, false, false).await?.finish().await
+        self.begin_write(table, key, row).await?.finish().await
+    }
+
+    /// [`Engine::write`] in two halves: this one checks the write, waits for room and places
+    /// its record in the commit log; [`StagedWrite::finish`] waits for it to be durable and
+    /// applies it. A coordinator that also sends the row to other replicas begins its own
+    /// copy, sends, and then finishes, so its fdatasync and theirs overlap instead of
+    /// following each other. Unlike [`Engine::stage_write`], [`Engine::staged_row`] does not
+    /// show the row meanwhile (nothing decides on it).
+    ///
+    /// # Errors
+    /// As [`Engine::write`], except for the flush's outcome, which `finish` reports.
+    pub async fn begin_write(&self, table: u32, key: &ItemKey, row: Row) -> Result<StagedWrite> {
+        key.validate()?;
+        self.stage_encoded(table, key.encode(), row, false, false).await
     }
 
     /// The first half of [`Engine::write`], for read-modify-writes: checks the write, waits

@@ -264,6 +264,11 @@ fn write_timestamp(shard: &Shard, requested: u64, read_ts: u64) -> u64 {
 
 /// Writes `row` here (the primary replica) and to the other replicas at `cl`.
 ///
+/// This node's copy is staged in its commit log first (which fixes its order among this
+/// node's writes and checks it), then the row goes to the other replicas while this copy's
+/// fdatasync runs: the two overlap, as in Cassandra, instead of the replicas waiting for
+/// this node's sync.
+///
 /// `decided` is the item's lock when a read-modify-write decided the row under it. It is
 /// released as soon as this node's copy is staged in the commit log, so the next decision
 /// on the item (which reads the staged row, see [`current_for_write`]) waits for this one's
@@ -285,23 +290,23 @@ async fn write(
     // node that holds no replica, which then only coordinates.
     let local = replicas.iter().any(|r| r.is_me);
     if !local {
-        let written = replicas::replicate(shard, table, key, &row, cl).await;
+        let written = replicas::replicate(shard, table, key, &row, cl, replicas, None).await;
         drop(decided);
         return written;
     }
     // The only replica (a single node, or RF 1) sends nothing, so needs no copy of the row.
     let copy = (replicas.len() > 1).then(|| row.clone());
-    match decided {
+    let staged = match decided {
         Some(lock) => {
             let staged = shard.engine.stage_write(table.id, key, row).await?;
             drop(lock);
-            staged.finish().await?;
+            staged
         }
-        None => shard.engine.write(table.id, key, row).await?,
-    }
+        None => shard.engine.begin_write(table.id, key, row).await?,
+    };
     match copy {
-        Some(row) => replicas::replicate(shard, table, key, &row, cl).await,
-        None => Ok(()),
+        Some(row) => replicas::replicate(shard, table, key, &row, cl, replicas, Some(staged)).await,
+        None => Ok(staged.finish().await?),
     }
 }
 

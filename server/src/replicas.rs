@@ -11,9 +11,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shoal_engine::runtime::{sleep, spawn, Notify, Queue};
+use shoal_engine::StagedWrite;
 use shoal_net::{
     Consistency, Request, RequestHeader, ResponseBody, Status, TableDescription, TableRef,
 };
@@ -142,28 +143,36 @@ impl Tally {
     }
 }
 
-/// After the primary's local write: sends `row` to every other replica, stores hints for
-/// those down or failing, and returns once the consistency level is met (the local write
-/// counts as one answer).
+/// Sends `row` to every replica in `replicas` but this node, stores hints for those down or
+/// failing, and returns once the consistency level is met. `local` is this node's copy,
+/// staged in its commit log when this node is one of the replicas: it finishes (its
+/// fdatasync) while the others write theirs, and it is always one of the acknowledgements,
+/// so the first replica holds every write it acknowledged (read-your-writes at ONE). If it
+/// fails, so does the write, whatever the others answer.
 pub async fn replicate(
     shard: &Rc<Shard>,
     table: &TableDescription,
     key: &ItemKey,
     row: &Row,
     cl: Consistency,
+    replicas: Vec<Replica>,
+    local: Option<StagedWrite>,
 ) -> OpResult<()> {
-    let replicas = replicas(shard, table, key.token);
+    debug_assert!(
+        local.is_none() || replicas.iter().any(|r| r.is_me),
+        "a local copy is written only on a replica"
+    );
     let n = replicas.len();
     let need = required(shard, cl, n);
-    let local = replicas.iter().any(|r| r.is_me);
     let remote: Vec<Replica> = replicas.into_iter().filter(|r| !r.is_me).collect();
     if remote.is_empty() {
-        return Ok(());
+        return match local {
+            Some(staged) => Ok(staged.finish().await?),
+            None => Ok(()),
+        };
     }
+    let started = Instant::now();
     let tally = Rc::new(Tally::default());
-    if local {
-        tally.record(true); // the local write
-    }
     let encoded_key = key.encode();
     let encoded_row = row.to_bytes();
     let reference = table_ref(table);
@@ -196,7 +205,21 @@ pub async fn replicate(
             tally.record(ok);
         });
     }
-    if tally.wait(need, n, deadline(shard)).await {
+    // This node's copy, after the sends, so that its fdatasync overlaps theirs.
+    if let Some(staged) = local {
+        if let Err(e) = staged.finish().await {
+            let mut error = OpError::from(e);
+            error.message = format!(
+                "this node's copy of the write failed: {}; the write may still reach the \
+                 other replicas",
+                error.message
+            );
+            return Err(error);
+        }
+        tally.record(true);
+    }
+    let left = deadline(shard).saturating_sub(started.elapsed());
+    if tally.wait(need, n, left).await {
         return Ok(());
     }
     let answered = tally.ok.get();
