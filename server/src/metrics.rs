@@ -40,6 +40,8 @@ pub struct ShardMetrics {
     pub connections: AtomicU64,
     /// Frames refused (malformed, oversized, bad checksum).
     pub bad_frames: AtomicU64,
+    /// Socket writes of responses (each carries every response ready at the time).
+    pub response_writes: AtomicU64,
     /// Hints stored for replicas that were down or slow.
     pub hints_stored: AtomicU64,
     /// Hints delivered to replicas that came back.
@@ -161,6 +163,13 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
         "Frames refused: malformed, oversized or corrupt.",
         "counter",
         &|s| s.bad_frames.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shoal_response_writes_total",
+        "Socket writes of responses (each carries every response ready then).",
+        "counter",
+        &|s| s.response_writes.load(Relaxed),
     );
     counter(
         &mut out,

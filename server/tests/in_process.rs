@@ -264,3 +264,57 @@ fn pipelined_requests_are_answered_by_id() {
     }
     node.stop().unwrap();
 }
+
+#[test]
+fn a_long_pipelined_burst_is_answered_in_several_writes() {
+    // One shard: every GET runs inline on the connection's reader. Held to the end of the
+    // burst, the 64 answers would leave in one write; sent early, in one write per
+    // SEND_AFTER_REQUESTS requests at least (conn.rs, "Sending responses early").
+    let (node, _dir) = node(1);
+    let mut raw = Raw::connect(node.context.settings.listen);
+    create(&mut raw, "burst");
+    const BURST: u64 = 64;
+    for i in 0..BURST {
+        let put = item(&[("pk", s(&format!("k{i}"))), ("sk", n(i as i64)), ("v", n(i as i64))]);
+        let r = raw.call(Request::PutItem {
+            table: "burst".into(),
+            item: put,
+            condition: None,
+            placeholders: Placeholders::default(),
+            ttl_secs: 0,
+            return_values: ReturnValues::None,
+        });
+        assert_eq!(r.status, Status::Ok, "{}", r.message);
+    }
+    let mut bytes = Vec::new();
+    for i in 0..BURST {
+        let body = encode_request(&RequestEnvelope {
+            header: RequestHeader::default(),
+            request: Request::GetItem {
+                table: "burst".into(),
+                key: item(&[("pk", s(&format!("k{i}"))), ("sk", n(i as i64))]),
+                projection: None,
+                placeholders: Placeholders::default(),
+            },
+        });
+        encode_frame(FrameKind::Request, 5000 + i, &body, &mut bytes);
+    }
+    let writes =
+        || node.context.metrics[0].response_writes.load(std::sync::atomic::Ordering::Relaxed);
+    let before = writes();
+    raw.send_bytes(&bytes);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..BURST {
+        let (id, response) = raw.read_response().unwrap();
+        assert!(seen.insert(id), "response {id} twice");
+        let ResponseBody::Item(Some(got)) = response.body else { panic!("{response:?}") };
+        assert_eq!(got.get("v"), Some(&n((id - 5000) as i64)));
+    }
+    let used = writes() - before;
+    let least = BURST / shoal_server::conn::SEND_AFTER_REQUESTS as u64;
+    assert!(
+        used >= least,
+        "{BURST} pipelined answers left in {used} writes, expected {least} or more"
+    );
+    node.stop().unwrap();
+}
