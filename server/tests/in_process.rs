@@ -75,6 +75,19 @@ impl Raw {
         assert_eq!(got, id);
         response
     }
+
+    /// Writes `item` into `table`, which must succeed.
+    fn put(&mut self, table: &str, item: Item) {
+        let r = self.call(Request::PutItem {
+            table: table.into(),
+            item,
+            condition: None,
+            placeholders: Placeholders::default(),
+            ttl_secs: 0,
+            return_values: ReturnValues::None,
+        });
+        assert_eq!(r.status, Status::Ok, "{}", r.message);
+    }
 }
 
 fn s(text: &str) -> Value {
@@ -133,15 +146,7 @@ fn every_shard_port_answers_and_owner_ports_take_no_hop() {
             .sum();
         let mut put = item(&[("v", n(i))]);
         put.extend(key.clone());
-        let r = ports[owner].call(Request::PutItem {
-            table: "items".into(),
-            item: put,
-            condition: None,
-            placeholders: Placeholders::default(),
-            ttl_secs: 0,
-            return_values: ReturnValues::None,
-        });
-        assert_eq!(r.status, Status::Ok, "{}", r.message);
+        ports[owner].put("items", put);
         let forwards_after: u64 = node
             .context
             .metrics
@@ -276,15 +281,7 @@ fn a_long_pipelined_burst_is_answered_in_several_writes() {
     const BURST: u64 = 64;
     for i in 0..BURST {
         let put = item(&[("pk", s(&format!("k{i}"))), ("sk", n(i as i64)), ("v", n(i as i64))]);
-        let r = raw.call(Request::PutItem {
-            table: "burst".into(),
-            item: put,
-            condition: None,
-            placeholders: Placeholders::default(),
-            ttl_secs: 0,
-            return_values: ReturnValues::None,
-        });
-        assert_eq!(r.status, Status::Ok, "{}", r.message);
+        raw.put("burst", put);
     }
     let mut bytes = Vec::new();
     for i in 0..BURST {
