@@ -30,6 +30,7 @@ pub mod replicas;
 pub mod router;
 pub mod schema;
 pub mod shard;
+pub mod stalls;
 
 pub use error::ServerError;
 pub use node::{run, start, RunningNode};

@@ -42,6 +42,10 @@ pub struct ShardMetrics {
     pub bad_frames: AtomicU64,
     /// Socket writes of responses (each carries every response ready at the time).
     pub response_writes: AtomicU64,
+    /// Probe wake-ups later than each of [`crate::stalls::DELAY_THRESHOLDS_MS`].
+    pub scheduling_delays: [AtomicU64; crate::stalls::DELAY_THRESHOLDS_MS.len()],
+    /// Probe wake-ups measured.
+    pub scheduling_probes: AtomicU64,
     /// Hints stored for replicas that were down or slow.
     pub hints_stored: AtomicU64,
     /// Hints delivered to replicas that came back.
@@ -105,6 +109,16 @@ impl ShardMetrics {
         }
     }
 
+    /// One probe's lateness (see [`crate::stalls`]).
+    pub fn record_scheduling_delay(&self, late: Duration) {
+        self.scheduling_probes.fetch_add(1, Relaxed);
+        for i in crate::stalls::thresholds_passed(late) {
+            if let Some(count) = self.scheduling_delays.get(i) {
+                count.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
     /// Requests of `op` counted so far.
     pub fn requests(&self, op: &str) -> u64 {
         let index = OPS.iter().position(|o| *o == op);
@@ -163,6 +177,27 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], ready: bool) -> String {
         "Frames refused: malformed, oversized or corrupt.",
         "counter",
         &|s| s.bad_frames.load(Relaxed),
+    );
+    let name = "shoal_scheduling_delays_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Wake-ups of the shard's probe task (every {} ms) that came later than \
+         over_ms: how long ready foreground work waited for the core.",
+        crate::stalls::PROBE_PERIOD.as_millis()
+    );
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (i, s) in shards.iter().enumerate() {
+        for (ms, count) in crate::stalls::DELAY_THRESHOLDS_MS.iter().zip(&s.scheduling_delays) {
+            let _ =
+                writeln!(out, "{name}{{shard=\"{i}\",over_ms=\"{ms}\"}} {}", count.load(Relaxed));
+        }
+    }
+    counter(
+        &mut out,
+        "shoal_scheduling_probes_total",
+        "Wake-ups of the shard's probe task measured.",
+        "counter",
+        &|s| s.scheduling_probes.load(Relaxed),
     );
     counter(
         &mut out,

@@ -412,6 +412,7 @@ async fn shard_main(
         spawn(Queue::Foreground, http::serve(shard.clone(), listener));
     }
     spawn(Queue::Foreground, refresh_gauges(shard.clone()));
+    spawn(Queue::Foreground, crate::stalls::probe_loop(shard.clone()));
     node.ready.fetch_add(1, Ordering::AcqRel);
     if node.is_ready() {
         tracing::info!(listen = %node.settings.listen, "node ready");

@@ -1,12 +1,13 @@
 //! Races (exactly one conditional write wins; no lost increments), restarts after SIGTERM
-//! and SIGKILL with every acknowledged write back, and memory on defaults.
+//! and SIGKILL with every acknowledged write back, memory on defaults, and a paused node's
+//! stall counted by its shards' probes.
 
 mod harness;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use harness::{item, n, s, scale, Node};
+use harness::{item, n, s, scale, wait_for, Node};
 use shoal_client::*;
 use shoal_types::KeyType;
 
@@ -242,4 +243,28 @@ async fn a_default_node_stays_under_512_mib() {
     let syncs = node.metric_sum("shoal_commitlog_syncs_total");
     assert!(syncs > 0.0 && syncs <= node.metric_sum("shoal_commitlog_appends_total"));
     assert_eq!(node.metric_sum("shoal_commitlog_prepare_failures_total"), 0.0);
+}
+
+#[test]
+fn a_paused_node_counts_the_stall_on_every_shard() {
+    let node = Node::start(2);
+    let over_100ms = |shard: usize| {
+        node.metric_sum(&format!(
+            "shoal_scheduling_delays_total{{shard=\"{shard}\",over_ms=\"100\"}}"
+        ))
+    };
+    wait_for("the probes to run", std::time::Duration::from_secs(10), || {
+        node.metric_sum("shoal_scheduling_probes_total") >= 4.0
+    });
+    let before = [over_100ms(0), over_100ms(1)];
+    let pid = node.pid() as libc::pid_t;
+    // SAFETY: signals to the child process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    std::thread::sleep(std::time::Duration::from_millis(300)); // the stall itself
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    wait_for(
+        "both shards to count a delay over 100 ms",
+        std::time::Duration::from_secs(10),
+        || over_100ms(0) > before[0] && over_100ms(1) > before[1],
+    );
 }
