@@ -32,6 +32,34 @@ pub const COMPACTION_SHARES: usize = 100;
 /// How long a task may run before `yield_if_needed` gives the core away.
 pub const TASK_SLICE_MAX: Duration = Duration::from_micros(500);
 
+/// How long a shard's executor runs task queues before it looks at I/O completions and
+/// timers again (glommio's preemption timer, 100 ms by default).
+///
+/// `yield_if_needed` gives away the task *queue*, but glommio goes on running queues
+/// without polling its rings until the preemption timer fires: on a saturated shard (one
+/// shard at 98 % of a core, workload C) timers and completions (fdatasyncs, disk reads,
+/// deadlines) waited up to the default 100 ms. Measured with the scheduling-delay probe
+/// (`server/src/stalls.rs`), 20 s of C on one shard: 267 wake-ups more than 20 ms late and a
+/// read p99.9 of 32.6 ms at 100 ms; none past 5 ms and a p99.9 of 1.2 ms at 1 ms.
+///
+/// glommio 0.9 may park with runnable queues when its timer fires right before it runs
+/// them (glommio/glommio PR #53, unreleased); a shorter timer makes that likelier. It then
+/// sleeps until its next event, and a shard always has one within 10 ms (the probe's
+/// timer), so this is for shard executors only: a test executor may have no other event.
+pub const SHARD_PREEMPT_TIMER: Duration = Duration::from_millis(1);
+
+/// How an executor idles and preempts (see [`run_on_new_executor_with`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExecutorTuning {
+    /// Spin this long before sleeping when idle: a wake-up from another core is answered
+    /// without the ~50 µs eventfd round trip, at the cost of burning the CPU. Only for
+    /// cores a shard owns alone.
+    pub spin_before_park: Option<Duration>,
+    /// glommio's preemption timer (see [`SHARD_PREEMPT_TIMER`]); its 100 ms default if
+    /// `None`.
+    pub preempt_timer: Option<Duration>,
+}
+
 /// Where a spawned task runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Queue {
@@ -166,19 +194,17 @@ pub fn run_on_new_executor<T: Send + 'static, F: Future<Output = T> + 'static>(
     pin_to: Option<usize>,
     make: impl FnOnce() -> F + Send + 'static,
 ) -> std::io::Result<T> {
-    run_on_new_executor_with(name, pin_to, None, make)
+    run_on_new_executor_with(name, pin_to, ExecutorTuning::default(), make)
 }
 
-/// As [`run_on_new_executor`], and with `spin_before_park` the executor spins that long
-/// before sleeping when idle: it answers a wake-up from another core without the ~50 µs
-/// eventfd round trip, at the cost of burning its CPU. Only for cores a shard owns alone.
+/// As [`run_on_new_executor`], tuned by `tuning`.
 ///
 /// # Errors
 /// glommio's error (io_uring set-up, memory lock limits).
 pub fn run_on_new_executor_with<T: Send + 'static, F: Future<Output = T> + 'static>(
     name: &str,
     pin_to: Option<usize>,
-    spin_before_park: Option<Duration>,
+    tuning: ExecutorTuning,
     make: impl FnOnce() -> F + Send + 'static,
 ) -> std::io::Result<T> {
     let placement = match pin_to {
@@ -190,13 +216,17 @@ pub fn run_on_new_executor_with<T: Send + 'static, F: Future<Output = T> + 'stat
         // 2 MiB of registered I/O memory fits the default 8 MiB memlock limit with room for
         // several executors per process (tests run many).
         .io_memory(2 << 20);
-    let builder = match spin_before_park {
+    let builder = match tuning.preempt_timer {
+        Some(timer) => builder.preempt_timer(timer),
+        None => builder,
+    };
+    let builder = match tuning.spin_before_park {
         Some(spin) if !spin.is_zero() => builder.spin_before_park(spin),
         _ => builder,
     };
     let handle = builder
         .spawn(move || {
-            // Create the queues (and the park watchdog) before the first task runs.
+            // Create the queues before the first task runs.
             queues();
             make()
         })
