@@ -7,6 +7,7 @@
 //! - At most `inflight_per_connection` requests of a connection run at once; past that the
 //!   reader stops reading (TCP backpressure reaches the client).
 //! - Responses wait in one output buffer, written by one writer task in batches.
+//! - At most `connections_max` connections per node; more are closed at once.
 //!
 //! # Sending responses early
 //! A client that pipelines sends many requests in one write, and the reader runs them one
@@ -15,7 +16,6 @@
 //! while the client works through the answers: the two would take turns instead of
 //! overlapping. So the reader lets the writer send what is ready every
 //! [`SEND_AFTER_REQUESTS`] requests, or once [`SEND_AFTER`] has passed ([`SendPolicy`]).
-//! - At most `connections_max` connections per node; more are closed at once.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;
@@ -142,7 +142,7 @@ impl SendPolicy {
         SendPolicy { requests: 0, since: None }
     }
 
-    /// A request ran (inline, or on into a task of its own) at `now` while responses wait
+    /// A request ran (inline, or until it waited and then in a task of its own) at `now` while responses wait
     /// to be sent: whether to let the writer send them now.
     pub fn ran(&mut self, now: std::time::Instant) -> bool {
         self.requests += 1;

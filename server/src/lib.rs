@@ -5,7 +5,8 @@
 //! - [`conn`]: client connections (frames, pipelining, backpressure); [`http`]: health and
 //!   metrics; [`mesh`]: cross-core messages.
 //! - [`router`]: where a request runs; [`ops`], [`range`], [`schema`]: what it does.
-//! - [`catalog`], [`keys`], [`metrics`]: the schema, item keys, counters.
+//! - [`catalog`], `shoal_net::keys`, [`metrics`], [`stalls`]: the schema, item keys, counters,
+//!   scheduling delays.
 //!
 //! glommio is named only in `node`, `conn`, `http` and `mesh` (plus the engine's `io` and
 //! `runtime`), so the runtime could be swapped.

@@ -311,7 +311,7 @@ fn plan_read(
 }
 
 /// [`read`]'s live item, encoded as an item travels, when this node alone answers at `cl`
-/// (see [`ReadPlan::Here`]); `None` when other replicas must be asked (use [`read`]). The
+/// (a read plan of this node alone); `None` when other replicas must be asked (use [`read`]). The
 /// row is transcoded from its stored bytes when one SSTable holds it.
 ///
 /// # Errors
