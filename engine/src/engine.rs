@@ -260,7 +260,6 @@ impl Engine {
     /// Limits ([`Error::TooLarge`]), [`Error::UnknownTable`], [`Error::WritesStopped`] after a
     /// durability failure, [`Error::Closed`].
     pub async fn write(&self, table: u32, key: &ItemKey, row: Row) -> Result<()> {
-        key.validate()?;
         self.begin_write(table, key, row).await?.finish().await
     }
 

@@ -92,6 +92,11 @@ pub struct ShardMetrics {
     pub commitlog_prepare_failures: AtomicU64,
 }
 
+/// The index of the operation named `name` in [`OPS`].
+fn op_position(name: &str) -> Option<usize> {
+    OPS.iter().position(|o| *o == name)
+}
+
 impl ShardMetrics {
     /// Counts one request of operation `op` (its `Request::op_index`) that took `elapsed`.
     pub fn record(&self, op: usize, elapsed: Duration, failed: bool) {
@@ -121,8 +126,7 @@ impl ShardMetrics {
 
     /// Requests of `op` counted so far.
     pub fn requests(&self, op: &str) -> u64 {
-        let index = OPS.iter().position(|o| *o == op);
-        index.and_then(|i| self.ops.get(i)).map_or(0, |m| m.requests.load(Relaxed))
+        op_position(op).and_then(|i| self.ops.get(i)).map_or(0, |m| m.requests.load(Relaxed))
     }
 }
 
@@ -401,7 +405,7 @@ mod tests {
     }
 
     fn op(name: &str) -> usize {
-        OPS.iter().position(|o| *o == name).expect("a known operation")
+        op_position(name).expect("a known operation")
     }
 
     /// Internode requests are counted under their own names (they were once counted as

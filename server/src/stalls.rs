@@ -38,11 +38,10 @@ pub async fn probe_loop(shard: Rc<Shard>) {
 
 /// The thresholds `late` is past (indexes into [`DELAY_THRESHOLDS_MS`]).
 pub fn thresholds_passed(late: Duration) -> impl Iterator<Item = usize> {
-    let late_ms = late.as_secs_f64() * 1e3;
     DELAY_THRESHOLDS_MS
         .iter()
         .enumerate()
-        .filter(move |(_, ms)| late_ms > **ms as f64)
+        .filter(move |(_, ms)| late > Duration::from_millis(**ms))
         .map(|(i, _)| i)
 }
 
