@@ -3,6 +3,11 @@
 //! between two 127.0.0.x nodes), with a bounded number of requests in flight and a deadline
 //! on every call.
 //!
+//! Invariant: at most one connection per peer address per shard. Calls that find an
+//! attempt to connect under way wait for its outcome instead of opening their own, and an
+//! attempt abandoned midway (its caller's deadline passed) hands its waiters an error and
+//! clears the way for the next call.
+//!
 //! The fault hooks ([`Faults`]) drop or delay messages to chosen peers, for tests.
 
 use std::cell::{Cell, RefCell};
@@ -125,10 +130,58 @@ impl Connection {
     }
 }
 
+/// A peer address's entry: its connection, or the attempt to open one that later calls
+/// wait for.
+enum Slot {
+    Open(Rc<Connection>),
+    Opening(Rc<Opening>),
+}
+
+/// One attempt to connect, shared by every call that needs the peer meanwhile.
+#[derive(Default)]
+struct Opening {
+    done: Notify,
+    outcome: RefCell<Option<Result<Rc<Connection>, PeerError>>>,
+}
+
+/// Ends an attempt however its future ends: a dropped attempt (its caller's deadline
+/// passed) removes its slot and tells its waiters, so no later call waits for an
+/// outcome that never comes.
+struct OpeningGuard<'a> {
+    slots: &'a RefCell<HashMap<String, Slot>>,
+    address: &'a str,
+    opening: Rc<Opening>,
+    outcome: Option<Result<Rc<Connection>, PeerError>>,
+}
+
+impl Drop for OpeningGuard<'_> {
+    fn drop(&mut self) {
+        let outcome = self.outcome.take().unwrap_or_else(|| {
+            Err(PeerError::Unreachable(format!("{}: connection attempt abandoned", self.address)))
+        });
+        let mut slots = self.slots.borrow_mut();
+        // Only this attempt's own slot: nothing else replaces an `Opening` while it runs.
+        debug_assert!(
+            matches!(slots.get(self.address), Some(Slot::Opening(o)) if Rc::ptr_eq(o, &self.opening))
+        );
+        match &outcome {
+            Ok(connection) => {
+                slots.insert(self.address.to_string(), Slot::Open(connection.clone()));
+            }
+            Err(_) => {
+                slots.remove(self.address);
+            }
+        }
+        drop(slots);
+        *self.opening.outcome.borrow_mut() = Some(outcome);
+        self.opening.done.notify_all();
+    }
+}
+
 /// One shard's connections to other nodes.
 pub struct Peers {
     local_ip: IpAddr,
-    connections: RefCell<HashMap<String, Rc<Connection>>>,
+    slots: RefCell<HashMap<String, Slot>>,
     next_id: Cell<u64>,
     faults: std::sync::Arc<Faults>,
     frame_bytes_max: usize,
@@ -139,7 +192,7 @@ impl Peers {
     pub fn new(local_ip: IpAddr, faults: std::sync::Arc<Faults>, frame_bytes_max: usize) -> Peers {
         Peers {
             local_ip,
-            connections: RefCell::new(HashMap::new()),
+            slots: RefCell::new(HashMap::new()),
             next_id: Cell::new(1),
             faults,
             frame_bytes_max,
@@ -197,12 +250,32 @@ impl Peers {
         futures_lite::future::or(attempt, deadline).await
     }
 
+    /// The open connection to `address`, or the outcome of the attempt to open one that is
+    /// under way, or a new attempt.
     async fn connection(&self, address: &str) -> Result<Rc<Connection>, PeerError> {
-        if let Some(c) = self.connections.borrow().get(address) {
-            if c.broken.borrow().is_none() {
-                return Ok(c.clone());
-            }
+        let waiting = match self.slots.borrow().get(address) {
+            Some(Slot::Open(c)) if c.broken.borrow().is_none() => return Ok(c.clone()),
+            // Registered before the borrow ends: no notification can slip in between.
+            Some(Slot::Opening(opening)) => Some((opening.clone(), opening.done.wait())),
+            Some(Slot::Open(_)) | None => None,
+        };
+        if let Some((opening, done)) = waiting {
+            let _ = done.await;
+            return opening.outcome.borrow().clone().unwrap_or_else(|| {
+                Err(PeerError::Unreachable(format!("{address}: connection attempt ended")))
+            });
         }
+        let opening = Rc::new(Opening::default());
+        self.slots.borrow_mut().insert(address.to_string(), Slot::Opening(opening.clone()));
+        let mut guard = OpeningGuard { slots: &self.slots, address, opening, outcome: None };
+        let outcome = self.open(address).await;
+        guard.outcome = Some(outcome.clone());
+        drop(guard);
+        outcome
+    }
+
+    /// Connects to `address` and starts the connection's reader and writer tasks.
+    async fn open(&self, address: &str) -> Result<Rc<Connection>, PeerError> {
         let target: SocketAddr = address
             .parse()
             .map_err(|e| PeerError::Unreachable(format!("bad address {address}: {e}")))?;
@@ -287,7 +360,76 @@ impl Peers {
                 }
             }
         });
-        self.connections.borrow_mut().insert(address.to_string(), connection.clone());
         Ok(connection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::{poll_once, zip};
+    use shoal_engine::runtime::run_test;
+    use std::net::TcpListener;
+
+    fn peers() -> Peers {
+        Peers::new("127.0.0.1".parse().expect("an IP"), Default::default(), 1 << 20)
+    }
+
+    /// How many connections the listener has waiting (it never accepts otherwise).
+    fn accepted(listener: &TcpListener) -> usize {
+        listener.set_nonblocking(true).expect("nonblocking");
+        std::iter::from_fn(|| listener.accept().ok()).count()
+    }
+
+    #[test]
+    fn calls_racing_on_a_cold_start_share_one_connection() {
+        run_test(|| async {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+            let address = listener.local_addr().expect("address").to_string();
+            let peers = peers();
+            let (a, b) = zip(peers.connection(&address), peers.connection(&address)).await;
+            let (a, b) = (a.expect("first call connects"), b.expect("second call connects"));
+            assert!(Rc::ptr_eq(&a, &b), "the racing calls opened two connections");
+            let c = peers.connection(&address).await.expect("a later call");
+            assert!(Rc::ptr_eq(&a, &c), "a later call opened another connection");
+            assert_eq!(accepted(&listener), 1);
+        });
+    }
+
+    #[test]
+    fn an_abandoned_attempt_fails_its_waiters_and_the_next_call_connects() {
+        run_test(|| async {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+            let address = listener.local_addr().expect("address").to_string();
+            let peers = peers();
+            let mut first = Box::pin(peers.connection(&address));
+            assert!(poll_once(first.as_mut()).await.is_none(), "connected within one poll");
+            let mut waiter = Box::pin(peers.connection(&address));
+            assert!(poll_once(waiter.as_mut()).await.is_none(), "the waiter did not wait");
+            drop(first);
+            let Err(error) = waiter.await else {
+                panic!("the abandoned attempt's waiter connected");
+            };
+            assert!(error.to_string().contains("abandoned"), "{error}");
+            assert!(peers.slots.borrow().is_empty(), "the abandoned attempt left its slot");
+            peers.connection(&address).await.expect("the next call connects");
+            // The abandoned attempt's blocking connect may have completed too; it is closed.
+            assert!((1..=2).contains(&accepted(&listener)));
+        });
+    }
+
+    #[test]
+    fn a_refused_attempt_fails_every_waiter_and_leaves_no_slot() {
+        run_test(|| async {
+            let address = {
+                let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+                listener.local_addr().expect("address").to_string()
+            };
+            let peers = peers();
+            let (a, b) = zip(peers.connection(&address), peers.connection(&address)).await;
+            assert!(matches!(a, Err(PeerError::Unreachable(_))));
+            assert!(matches!(b, Err(PeerError::Unreachable(_))));
+            assert!(peers.slots.borrow().is_empty(), "a failed attempt left its slot");
+        });
     }
 }
