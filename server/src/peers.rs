@@ -375,6 +375,13 @@ mod tests {
         Peers::new("127.0.0.1".parse().expect("an IP"), Default::default(), 1 << 20)
     }
 
+    /// A listener on a free loopback port, and its address.
+    fn listening() -> (TcpListener, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let address = listener.local_addr().expect("address").to_string();
+        (listener, address)
+    }
+
     /// How many connections the listener has waiting (it never accepts otherwise).
     fn accepted(listener: &TcpListener) -> usize {
         listener.set_nonblocking(true).expect("nonblocking");
@@ -384,8 +391,7 @@ mod tests {
     #[test]
     fn calls_racing_on_a_cold_start_share_one_connection() {
         run_test(|| async {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
-            let address = listener.local_addr().expect("address").to_string();
+            let (listener, address) = listening();
             let peers = peers();
             let (a, b) = zip(peers.connection(&address), peers.connection(&address)).await;
             let (a, b) = (a.expect("first call connects"), b.expect("second call connects"));
@@ -399,8 +405,7 @@ mod tests {
     #[test]
     fn an_abandoned_attempt_fails_its_waiters_and_the_next_call_connects() {
         run_test(|| async {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
-            let address = listener.local_addr().expect("address").to_string();
+            let (listener, address) = listening();
             let peers = peers();
             let mut first = Box::pin(peers.connection(&address));
             assert!(poll_once(first.as_mut()).await.is_none(), "connected within one poll");
@@ -421,10 +426,8 @@ mod tests {
     #[test]
     fn a_refused_attempt_fails_every_waiter_and_leaves_no_slot() {
         run_test(|| async {
-            let address = {
-                let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
-                listener.local_addr().expect("address").to_string()
-            };
+            // Nothing listens there once the listener is closed.
+            let address = listening().1;
             let peers = peers();
             let (a, b) = zip(peers.connection(&address), peers.connection(&address)).await;
             assert!(matches!(a, Err(PeerError::Unreachable(_))));
