@@ -30,9 +30,7 @@ use shoal_dynamo::sigv4::AuthMode;
 use shoal_dynamo::ApiConfig;
 use shoal_engine::clock::Clock;
 use shoal_engine::io::Disk;
-use shoal_engine::runtime::{
-    run_on_new_executor_with, sleep, spawn, ExecutorTuning, Queue, SHARD_PREEMPT_TIMER,
-};
+use shoal_engine::runtime::{run_on_new_executor_with, sleep, spawn, ExecutorTuning, Queue};
 use shoal_engine::Engine;
 use shoal_net::{Compaction, Consistency, Endpoint, MemberStatus};
 use shoal_tuning::{CompactionChoice, ConsistencyLevel, DynamoAuth, NodeConfig};
@@ -269,10 +267,7 @@ pub fn start(settings: Settings) -> Result<RunningNode, ServerError> {
         let context = context.clone();
         let mesh = mesh.clone();
         let cpu = context.settings.cpus.get(id).copied().flatten();
-        let tuning = ExecutorTuning {
-            spin_before_park: Some(context.settings.spin_before_park),
-            preempt_timer: Some(SHARD_PREEMPT_TIMER),
-        };
+        let tuning = ExecutorTuning { spin_before_park: Some(context.settings.spin_before_park) };
         let thread = std::thread::Builder::new()
             .name(format!("shoal-shard-{id}"))
             .spawn(move || {

@@ -9,9 +9,7 @@
 //! tell a stall inside the node from one outside it: a client-side tail with no delay
 //! counted here was not spent waiting for this shard's core.
 //!
-//! Cost: one timer wake-up per period, 100 a second, also on an idle shard. That wake-up
-//! also bounds how long a shard may sleep with work ready, should glommio park it wrongly
-//! (see `shoal_engine::runtime::SHARD_PREEMPT_TIMER`).
+//! Cost: one timer wake-up per period, 100 a second, also on an idle shard.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
