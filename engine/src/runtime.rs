@@ -53,16 +53,6 @@ pub const TASK_SLICE_MAX: Duration = Duration::from_micros(500);
 /// waking every few ms and running nothing); 0 of 150 with the default timer.
 pub const REACTOR_VISIT_MAX: Duration = Duration::from_micros(250);
 
-/// How an executor idles (see [`run_on_new_executor_with`]). glommio's preemption timer
-/// stays at its default: see [`REACTOR_VISIT_MAX`] for why it is not shortened.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ExecutorTuning {
-    /// Spin this long before sleeping when idle: a wake-up from another core is answered
-    /// without the ~50 µs eventfd round trip, at the cost of burning the CPU. Only for
-    /// cores a shard owns alone.
-    pub spin_before_park: Option<Duration>,
-}
-
 /// Where a spawned task runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Queue {
@@ -179,16 +169,8 @@ thread_local! {
 /// after its other runnable tasks have run.
 pub async fn yield_if_needed() {
     let now = std::time::Instant::now();
-    let start = SLICE_START.with(|cell| {
-        let start = cell.get().unwrap_or(now);
-        cell.set(Some(start));
-        start
-    });
-    let last_visit = LAST_REACTOR_VISIT.with(|cell| {
-        let last = cell.get().unwrap_or(now);
-        cell.set(Some(last));
-        last
-    });
+    let start = started(&SLICE_START, now);
+    let last_visit = started(&LAST_REACTOR_VISIT, now);
     if now.duration_since(last_visit) >= REACTOR_VISIT_MAX {
         SLICE_START.with(|cell| cell.set(None));
         wait_for_reactor().await;
@@ -196,6 +178,18 @@ pub async fn yield_if_needed() {
         SLICE_START.with(|cell| cell.set(None));
         glommio::executor().yield_task_queue_now().await;
     }
+}
+
+/// The instant in `cell`, or `now`, stored there, if it holds none yet.
+fn started(
+    cell: &'static std::thread::LocalKey<std::cell::Cell<Option<std::time::Instant>>>,
+    now: std::time::Instant,
+) -> std::time::Instant {
+    cell.with(|cell| {
+        let start = cell.get().unwrap_or(now);
+        cell.set(Some(start));
+        start
+    })
 }
 
 /// Notes that the executor has just polled its rings: a timer fired.
@@ -228,17 +222,20 @@ pub fn run_on_new_executor<T: Send + 'static, F: Future<Output = T> + 'static>(
     pin_to: Option<usize>,
     make: impl FnOnce() -> F + Send + 'static,
 ) -> std::io::Result<T> {
-    run_on_new_executor_with(name, pin_to, ExecutorTuning::default(), make)
+    run_on_new_executor_with(name, pin_to, None, make)
 }
 
-/// As [`run_on_new_executor`], tuned by `tuning`.
+/// As [`run_on_new_executor`], and with `spin_before_park` the executor spins that long
+/// before sleeping when idle: it answers a wake-up from another core without the ~50 µs
+/// eventfd round trip, at the cost of burning its CPU. Only for cores a shard owns alone.
+/// glommio's preemption timer stays at its default (see [`REACTOR_VISIT_MAX`] for why).
 ///
 /// # Errors
 /// glommio's error (io_uring set-up, memory lock limits).
 pub fn run_on_new_executor_with<T: Send + 'static, F: Future<Output = T> + 'static>(
     name: &str,
     pin_to: Option<usize>,
-    tuning: ExecutorTuning,
+    spin_before_park: Option<Duration>,
     make: impl FnOnce() -> F + Send + 'static,
 ) -> std::io::Result<T> {
     let placement = match pin_to {
@@ -250,7 +247,7 @@ pub fn run_on_new_executor_with<T: Send + 'static, F: Future<Output = T> + 'stat
         // 2 MiB of registered I/O memory fits the default 8 MiB memlock limit with room for
         // several executors per process (tests run many).
         .io_memory(2 << 20);
-    let builder = match tuning.spin_before_park {
+    let builder = match spin_before_park {
         Some(spin) if !spin.is_zero() => builder.spin_before_park(spin),
         _ => builder,
     };

@@ -142,8 +142,8 @@ impl SendPolicy {
         SendPolicy { requests: 0, since: None }
     }
 
-    /// A request ran (inline, or until it waited and then in a task of its own) at `now` while responses wait
-    /// to be sent: whether to let the writer send them now.
+    /// A request ran (inline, or until it waited and then in a task of its own) at `now`
+    /// while responses wait to be sent: whether to let the writer send them now.
     pub fn ran(&mut self, now: std::time::Instant) -> bool {
         self.requests += 1;
         let since = *self.since.get_or_insert(now);

@@ -30,7 +30,7 @@ use shoal_dynamo::sigv4::AuthMode;
 use shoal_dynamo::ApiConfig;
 use shoal_engine::clock::Clock;
 use shoal_engine::io::Disk;
-use shoal_engine::runtime::{run_on_new_executor_with, sleep, spawn, ExecutorTuning, Queue};
+use shoal_engine::runtime::{run_on_new_executor_with, sleep, spawn, Queue};
 use shoal_engine::Engine;
 use shoal_net::{Compaction, Consistency, Endpoint, MemberStatus};
 use shoal_tuning::{CompactionChoice, ConsistencyLevel, DynamoAuth, NodeConfig};
@@ -267,13 +267,13 @@ pub fn start(settings: Settings) -> Result<RunningNode, ServerError> {
         let context = context.clone();
         let mesh = mesh.clone();
         let cpu = context.settings.cpus.get(id).copied().flatten();
-        let tuning = ExecutorTuning { spin_before_park: Some(context.settings.spin_before_park) };
+        let spin = Some(context.settings.spin_before_park);
         let thread = std::thread::Builder::new()
             .name(format!("shoal-shard-{id}"))
             .spawn(move || {
                 let ctx = context.clone();
                 let result =
-                    run_on_new_executor_with(&format!("shard-{id}"), cpu, tuning, move || {
+                    run_on_new_executor_with(&format!("shard-{id}"), cpu, spin, move || {
                         shard_main(id, ctx, mesh)
                     })
                     .map_err(|e| ServerError::Shard(format!("shard thread {id}: executor: {e}")))
